@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// listener hands out trackedConns: each read refreshes an idle deadline,
+// and closing logs one line for the connection.
+type listener struct {
+	net.Listener
+	idle     time.Duration
+	log      *slog.Logger
+	resolver *net.Resolver
+	nextID   atomic.Uint64
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{
+		Conn:  c,
+		id:    l.nextID.Add(1),
+		start: time.Now(),
+		idle:  l.idle,
+		log:   l.log,
+		rdns:  make(chan struct{}),
+	}
+	go tc.lookupPTR(l.resolver)
+	l.log.Debug("connection opened", "conn", tc.id, "remote", c.RemoteAddr().String())
+	return tc, nil
+}
+
+// ptrTimeout bounds the reverse lookup made for the Received header.
+const ptrTimeout = 3 * time.Second
+
+// trackedConn is the connection go-smtp sees (below its TLS layer after
+// STARTTLS). It exposes the raw connection with NetConn, like *tls.Conn.
+type trackedConn struct {
+	net.Conn
+	id    uint64
+	start time.Time
+	idle  time.Duration
+	log   *slog.Logger
+
+	ptr  string        // reverse DNS name, valid once rdns is closed
+	rdns chan struct{} // closed when the PTR lookup finished
+
+	messages  atomic.Int64
+	helo      atomic.Pointer[string]
+	tlsInfo   atomic.Pointer[string]
+	closeOnce sync.Once
+}
+
+// NetConn returns the connection below, as (*tls.Conn).NetConn does.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
+// Read refreshes the idle deadline, so a client that goes silent for the
+// idle timeout is cut, however long the whole session or message takes.
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		attrs := []any{
+			"conn", c.id,
+			"remote", c.RemoteAddr().String(),
+			"duration", time.Since(c.start).Round(time.Millisecond).String(),
+			"messages", c.messages.Load(),
+		}
+		if h := c.helo.Load(); h != nil {
+			attrs = append(attrs, "helo", *h)
+		}
+		if t := c.tlsInfo.Load(); t != nil {
+			attrs = append(attrs, "tls", *t)
+		}
+		c.log.Info("connection", attrs...)
+	})
+	return err
+}
+
+func (c *trackedConn) lookupPTR(r *net.Resolver) {
+	defer close(c.rdns)
+	ip := remoteIP(c.RemoteAddr())
+	if ip == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ptrTimeout)
+	defer cancel()
+	names, err := r.LookupAddr(ctx, ip.String())
+	if err != nil || len(names) == 0 {
+		return
+	}
+	c.ptr = strings.TrimSuffix(names[0], ".")
+}
+
+// reverseName returns the PTR name if the lookup has finished by now; the
+// Received header never waits for DNS.
+func (c *trackedConn) reverseName() string {
+	select {
+	case <-c.rdns:
+		return c.ptr
+	default:
+		return ""
+	}
+}
+
+func remoteIP(a net.Addr) net.IP {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.IP
+	case nil:
+		return nil
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return nil
+	}
+	return net.ParseIP(host)
+}

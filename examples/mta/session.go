@@ -1,0 +1,223 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/internal/netwrap"
+)
+
+// Limits on addresses; RFC 5321 section 4.5.3.1.
+const (
+	maxLocalPart = 64  // section 4.5.3.1.1
+	maxDomain    = 255 // section 4.5.3.1.2
+)
+
+var (
+	errNeedUTF8  = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires the SMTPUTF8 extension"}
+	errBadUTF8   = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7}, Message: "Address is not valid UTF-8"}
+	errBadMbox   = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Mailbox name not allowed"}
+	errNoUser    = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errRelay     = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Relaying denied"}
+	errNoSession = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Bad sequence of commands"}
+)
+
+// session is one go-smtp session: it validates the envelope and delivers.
+type session struct {
+	m      *mta
+	conn   *trackedConn // nil only if the listener was not ours
+	remote net.Addr
+	helo   string
+	tls    *tls.ConnectionState
+
+	from      string
+	utf8      bool
+	size      int64
+	mailboxes []string // normalized, without duplicates
+	mail      bool
+}
+
+func (m *mta) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s := &session{m: m, remote: c.Conn().RemoteAddr(), helo: c.Hostname()}
+	if st, ok := netwrap.TLSState(c.Conn()); ok {
+		s.tls = &st
+	}
+	if tc, ok := netwrap.Find[*trackedConn](c.Conn()); ok {
+		s.conn = tc
+		helo := s.helo
+		tc.helo.Store(&helo)
+		if s.tls != nil {
+			info := tlsSummary(s.tls)
+			tc.tlsInfo.Store(&info)
+		}
+	}
+	return s, nil
+}
+
+func tlsSummary(st *tls.ConnectionState) string {
+	return strings.ReplaceAll(tls.VersionName(st.Version), " ", "") + ":" + tls.CipherSuiteName(st.CipherSuite)
+}
+
+func (s *session) Reset() {
+	s.from, s.utf8, s.size, s.mailboxes, s.mail = "", false, 0, nil, false
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.Reset()
+	if opts == nil {
+		opts = &smtp.MailOptions{}
+	}
+	if err := checkEncoding(from, opts.UTF8); err != nil {
+		return err
+	}
+	s.from, s.utf8, s.size, s.mail = from, opts.UTF8, opts.Size, true
+	return nil
+}
+
+// checkEncoding enforces RFC 6531 section 3.4: a non-ASCII address only in
+// an SMTPUTF8 transaction, and then only valid UTF-8 without controls.
+func checkEncoding(addr string, smtputf8 bool) error {
+	ascii := true
+	for i := 0; i < len(addr); i++ {
+		if addr[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return nil
+	}
+	if !smtputf8 {
+		return errNeedUTF8
+	}
+	if !utf8.ValidString(addr) {
+		return errBadUTF8
+	}
+	return nil
+}
+
+// mailboxName checks a recipient address and returns the mailbox it names
+// (lower-cased: local parts at our domains are caseless, as in Exim), or an
+// SMTP error.
+func (m *mta) mailboxName(addr string) (string, error) {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 || at == len(addr)-1 {
+		return "", errBadMbox
+	}
+	local, domain := addr[:at], normalizeDomain(addr[at+1:])
+	if !m.isLocalDomain(domain) {
+		return "", errRelay
+	}
+	if len(local) > maxLocalPart || len(domain) > maxDomain {
+		return "", errBadMbox
+	}
+	// The mailbox becomes a folder name: no path separators, no controls.
+	for _, r := range local {
+		if r == '/' || r < 0x20 || r == 0x7f {
+			return "", errBadMbox
+		}
+	}
+	mailbox := strings.ToLower(local) + "@" + domain
+	if m.mailboxes != nil && !m.mailboxes[mailbox] && !strings.EqualFold(local, "postmaster") {
+		// RFC 5321 section 4.5.1: postmaster is always accepted.
+		return "", errNoUser
+	}
+	return mailbox, nil
+}
+
+func (m *mta) isLocalDomain(d string) bool {
+	for _, ld := range m.cfg.LocalDomains {
+		if d == ld {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if !s.mail {
+		return errNoSession
+	}
+	if err := checkEncoding(to, s.utf8); err != nil {
+		return err
+	}
+	mb, err := s.m.mailboxName(to)
+	if err != nil {
+		return err
+	}
+	for _, have := range s.mailboxes {
+		if have == mb {
+			return nil // one copy per mailbox
+		}
+	}
+	if err := s.m.store.checkQuota(mb, s.size); err != nil {
+		s.m.log.Info("recipient refused", "conn", s.connID(), "rcpt", mb, "err", err)
+		return err
+	}
+	s.mailboxes = append(s.mailboxes, mb)
+	return nil
+}
+
+func (s *session) connID() uint64 {
+	if s.conn == nil {
+		return 0
+	}
+	return s.conn.id
+}
+
+func (s *session) Data(r io.Reader) error {
+	if !s.mail || len(s.mailboxes) == 0 {
+		return errNoSession
+	}
+	s.m.inflight.Add(1)
+	defer s.m.inflight.Done()
+
+	ri := receivedInfo{
+		Helo:     s.helo,
+		RemoteIP: remoteIP(s.remote),
+		Hostname: s.m.cfg.Hostname,
+		TLS:      s.tls,
+		UTF8:     s.utf8,
+		ID:       newMessageID(),
+		Time:     time.Now(),
+	}
+	if s.conn != nil {
+		ri.PTR = s.conn.reverseName()
+	}
+	if len(s.mailboxes) == 1 {
+		ri.Recipient = s.mailboxes[0]
+	}
+	size, err := s.m.store.deliver(ri.header(), r, s.mailboxes)
+	if err != nil {
+		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", s.from, "err", err)
+		return err
+	}
+	if s.conn != nil {
+		s.conn.messages.Add(1)
+	}
+	attrs := []any{"conn", s.connID(), "id", ri.ID, "from", "<" + s.from + ">",
+		"rcpts", strings.Join(s.mailboxes, ","), "size", size}
+	if s.tls != nil {
+		attrs = append(attrs, "tls", tlsSummary(s.tls))
+	}
+	s.m.log.Info("message accepted", attrs...)
+	return nil
+}
+
+// newMessageID returns a unique, sortable id: base-36 seconds and a random
+// part.
+func newMessageID() string {
+	var b [5]byte
+	rand.Read(b[:])
+	return strings.ToUpper(strconv.FormatInt(time.Now().Unix(), 36)) + "-" + strings.ToUpper(hex.EncodeToString(b[:]))
+}
