@@ -18,6 +18,29 @@ type listener struct {
 	log      *slog.Logger
 	resolver *net.Resolver
 	nextID   atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[*trackedConn]struct{}
+}
+
+// closeAll closes every connection still open. go-smtp's Server.Close is a
+// no-op once Shutdown has begun, so the MTA ends overdue sessions here.
+func (l *listener) closeAll() {
+	l.mu.Lock()
+	open := make([]*trackedConn, 0, len(l.conns))
+	for c := range l.conns {
+		open = append(open, c)
+	}
+	l.mu.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
+}
+
+func (l *listener) forget(c *trackedConn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -32,7 +55,14 @@ func (l *listener) Accept() (net.Conn, error) {
 		idle:  l.idle,
 		log:   l.log,
 		rdns:  make(chan struct{}),
+		owner: l,
 	}
+	l.mu.Lock()
+	if l.conns == nil {
+		l.conns = map[*trackedConn]struct{}{}
+	}
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
 	go tc.lookupPTR(l.resolver)
 	l.log.Debug("connection opened", "conn", tc.id, "remote", c.RemoteAddr().String())
 	return tc, nil
@@ -49,6 +79,7 @@ type trackedConn struct {
 	start time.Time
 	idle  time.Duration
 	log   *slog.Logger
+	owner *listener
 
 	ptr  string        // reverse DNS name, valid once rdns is closed
 	rdns chan struct{} // closed when the PTR lookup finished
@@ -74,6 +105,7 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
+		c.owner.forget(c)
 		attrs := []any{
 			"conn", c.id,
 			"remote", c.RemoteAddr().String(),

@@ -94,14 +94,14 @@ func (m *maildirs) usage(mailbox string) (int64, error) {
 func (m *maildirs) checkQuota(mailbox string, declared int64) error {
 	limit, err := m.limit(mailbox)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errQuotaConfig, err)
+		return fmt.Errorf("%w: %w", errQuotaConfig, err)
 	}
 	if limit == 0 {
 		return nil
 	}
 	used, err := m.usage(mailbox)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errLocalWrite, err)
+		return fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	if used >= limit || used+declared > limit {
 		return errQuotaExceeded
@@ -143,7 +143,7 @@ func (m *maildirs) uniqueName(now time.Time) string {
 func (m *maildirs) deliver(header string, body io.Reader, mailboxes []string) (int64, error) {
 	for _, mb := range mailboxes {
 		if err := m.ensure(mb); err != nil {
-			return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+			return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 		}
 	}
 	base := m.uniqueName(time.Now())
@@ -166,7 +166,7 @@ func (m *maildirs) deliver(header string, body io.Reader, mailboxes []string) (i
 		tmps = append(tmps, p)
 		if err := copyFile(p, first); err != nil {
 			cleanup()
-			return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+			return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 		}
 	}
 
@@ -176,12 +176,12 @@ func (m *maildirs) deliver(header string, body io.Reader, mailboxes []string) (i
 			// Copies renamed before this one stay delivered: a retry may
 			// duplicate them, but nothing is lost.
 			cleanup()
-			return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+			return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 		}
 	}
 	for _, mb := range mailboxes {
 		if err := syncDir(filepath.Join(m.dir(mb), "new")); err != nil {
-			return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+			return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 		}
 	}
 	return size, nil
@@ -192,26 +192,26 @@ func (m *maildirs) deliver(header string, body io.Reader, mailboxes []string) (i
 func writeFirst(path, header string, body io.Reader) (int64, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+		return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	defer f.Close()
 	cw := &countWriter{w: f}
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	lw := &lfWriter{w: bw}
 	if _, err := io.WriteString(lw, header); err != nil {
-		return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+		return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	if _, err := io.Copy(lw, body); err != nil {
 		return 0, readError(err)
 	}
 	if err := lw.Flush(); err != nil {
-		return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+		return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	if err := bw.Flush(); err != nil {
-		return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+		return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	if err := f.Sync(); err != nil {
-		return 0, fmt.Errorf("%w: %v", errLocalWrite, err)
+		return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	return cw.n, f.Close()
 }
@@ -226,9 +226,9 @@ func readError(err error) error {
 	case errors.Is(err, smtp.ErrTooLongLine):
 		return errLineTooLong
 	case errors.Is(err, errWrite):
-		return fmt.Errorf("%w: %v", errLocalWrite, err)
+		return fmt.Errorf("%w: %w", errLocalWrite, err)
 	default:
-		return fmt.Errorf("%w: %v", errReadFailed, err)
+		return fmt.Errorf("%w: %w", errReadFailed, err)
 	}
 }
 

@@ -105,7 +105,7 @@ func loadMailboxes(path string) (map[string]bool, error) {
 }
 
 // Listen opens the configured address.
-func (m *mta) Listen() (net.Listener, error) {
+func (m *mta) Listen() (*listener, error) {
 	l, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -122,11 +122,14 @@ func (m *mta) ListenAndServe(ctx context.Context) error {
 	return m.Serve(ctx, l)
 }
 
+// drainTimeout bounds the wait for interrupted deliveries to clean up.
+const drainTimeout = 5 * time.Second
+
 // Serve serves l until ctx is done. Shutdown stops accepting, gives open
 // sessions the grace period, then closes them: a transaction cut short
 // was never acknowledged and leaves nothing in new/; every acknowledged
 // message was fsynced before its 250.
-func (m *mta) Serve(ctx context.Context, l net.Listener) error {
+func (m *mta) Serve(ctx context.Context, l *listener) error {
 	m.log.Info("listening", "addr", l.Addr().String(), "hostname", m.cfg.Hostname,
 		"local_domains", strings.Join(m.cfg.LocalDomains, ","), "data", m.cfg.DataDir)
 	errc := make(chan error, 1)
@@ -141,7 +144,7 @@ func (m *mta) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 	if err := m.srv.Shutdown(sctx); err != nil {
 		m.log.Info("closing open sessions", "reason", err)
-		m.srv.Close()
+		l.closeAll()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
@@ -151,7 +154,7 @@ func (m *mta) Serve(ctx context.Context, l net.Listener) error {
 	go func() { m.inflight.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(drainTimeout):
 		m.log.Warn("deliveries still running at exit")
 	}
 	m.log.Info("stopped")

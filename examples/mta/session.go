@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net"
 	"strconv"
@@ -162,7 +163,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	if err := s.m.store.checkQuota(mb, s.size); err != nil {
 		s.m.log.Info("recipient refused", "conn", s.connID(), "rcpt", mb, "err", err)
-		return err
+		return reply(err)
 	}
 	s.mailboxes = append(s.mailboxes, mb)
 	return nil
@@ -199,8 +200,8 @@ func (s *session) Data(r io.Reader) error {
 	}
 	size, err := s.m.store.deliver(ri.header(), r, s.mailboxes)
 	if err != nil {
-		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", s.from, "err", err)
-		return err
+		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
+		return reply(err)
 	}
 	if s.conn != nil {
 		s.conn.messages.Add(1)
@@ -212,6 +213,17 @@ func (s *session) Data(r io.Reader) error {
 	}
 	s.m.log.Info("message accepted", attrs...)
 	return nil
+}
+
+// reply returns the *smtp.SMTPError inside err: go-smtp only recognises
+// the bare type, and the detail (paths, OS errors) belongs in the log, not
+// in the reply. Anything else is a local error, never a permanent one.
+func reply(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	return errLocalWrite
 }
 
 // newMessageID returns a unique, sortable id: base-36 seconds and a random
