@@ -1,0 +1,101 @@
+package interop
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// EximSend makes Debian's Exim 4.96 deliver one message as an SMTP client
+// to host:port, the way ../shared/recipes/exim-peer.sh does: a private
+// spool, routing of every address to that host, PIPECONNECT and PRDR
+// tried. transport holds extra smtp transport options (one per line).
+// It returns Exim's main log, where the "=>" lines show TLS (X=), CV=,
+// the early-pipelining flag L and the server's confirmation C="...".
+//
+// Exim must run as root with -C: it then drops to the Debian-exim user,
+// which must own the spool; the configuration itself stays root's.
+func EximSend(t testing.TB, host string, port int, from string, to []string, message string, transport ...string) string {
+	t.Helper()
+	Need(t, "exim4")
+	dir, err := os.MkdirTemp("", "exim-client-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Exim drops privileges: the folder must be reachable by Debian-exim.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(dir, "spool")
+	if err := os.MkdirAll(filepath.Join(spool, "log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`primary_hostname = client.test
+spool_directory = %s
+log_file_path = %s/log/%%slog
+log_selector = +pipelining +tls_certificate_verified +received_recipients
+keep_environment =
+begin routers
+r1:
+  driver = manualroute
+  route_list = * %s::%d
+  self = send
+  transport = t1
+begin transports
+t1:
+  driver = smtp
+  allow_localhost
+  hosts_pipe_connect = *
+  hosts_try_prdr = *
+%s
+begin retry
+* * F,1h,1m
+`, spool, spool, host, port, indent(transport))
+	confPath := filepath.Join(dir, "client.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "-R", "Debian-exim", spool).CombinedOutput(); err != nil {
+		t.Fatalf("chown spool for Exim (tests run as root): %v %s", err, out)
+	}
+	args := append([]string{"-C", confPath, "-odi", "-f", from}, to...)
+	cmd := exec.Command("exim4", args...)
+	cmd.Stdin = strings.NewReader(message)
+	done := make(chan error, 1)
+	var out []byte
+	go func() {
+		var err error
+		out, err = cmd.CombinedOutput()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Logf("exim4: %v\n%s", err, out)
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("exim4 did not finish in 60 s")
+	}
+	log, err := os.ReadFile(filepath.Join(spool, "log", "mainlog"))
+	if err != nil {
+		t.Fatalf("exim main log: %v (output: %s)", err, out)
+	}
+	return string(log)
+}
+
+func indent(lines []string) string {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("  ")
+		b.WriteString(strings.TrimSpace(l))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
