@@ -1,0 +1,73 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/smtpkit/smtpkit/client"
+	"github.com/smtpkit/smtpkit/internal/smtptest"
+)
+
+// Send one message to three recipients, one of which the server refuses,
+// then a second message over the same connection.
+func Example() {
+	// A go-smtp server on loopback that keeps what it receives and
+	// refuses "nobody@".
+	sink := &smtptest.Sink{Reject: func(stage, arg string) error {
+		if stage == "RCPT" && strings.HasPrefix(arg, "nobody@") {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}}
+	srv := smtp.NewServer(sink)
+	srv.Domain = "mx.example.test"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, ln.Addr().String(), &client.Options{Hostname: "relay.example.test"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	_, pipelining := c.Extension("PIPELINING")
+	fmt.Println("pipelining:", pipelining)
+
+	msg := "From: a@example.test\r\nSubject: hello\r\n\r\nHi there.\r\n"
+	res, err := c.Send(ctx, &client.Envelope{
+		From: "a@example.test",
+		To:   []string{"b@example.test", "nobody@example.test", "c@example.test"},
+	}, strings.NewReader(msg))
+	if err != nil {
+		fmt.Println("connection failed:", err)
+	}
+	for _, r := range res.Recipients {
+		fmt.Printf("%s: %s (%d %s)\n", r.Address, r.Status, r.Reply.Code, r.Reply.Message)
+	}
+
+	res, err = c.Send(ctx, &client.Envelope{From: "a@example.test", To: []string{"d@example.test"}}, strings.NewReader(msg))
+	fmt.Println(res.Recipients[0].Status, err, errors.Is(err, client.ErrRefused))
+	fmt.Println("messages on this connection:", c.Messages())
+	fmt.Println("stored:", len(sink.Messages()), "first to", sink.Messages()[0].To)
+	// Output:
+	// pipelining: true
+	// b@example.test: accepted (250 OK: queued)
+	// nobody@example.test: permfailed (550 no such user)
+	// c@example.test: accepted (250 OK: queued)
+	// accepted <nil> false
+	// messages on this connection: 2
+	// stored: 2 first to [b@example.test c@example.test]
+}
