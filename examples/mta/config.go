@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,6 +40,17 @@ type config struct {
 	MaxRecipients int
 	IdleTimeout   time.Duration
 	ShutdownGrace time.Duration
+
+	// Relay (issue 3).
+	RelayFrom     []netip.Prefix
+	Users         string
+	Smarthost     string
+	SmarthostUser string
+	SmarthostPass string
+	RemotePort    int
+	Retry         []time.Duration
+	MaxAge        time.Duration
+	MaxDeliveries int
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -49,7 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if host == "" {
 		host = "localhost"
 	}
-	var domains, level string
+	var domains, level, relayFrom, smarthostAuth, retry, maxAge string
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:2525", "address to listen on for SMTP")
 	fs.StringVar(&cfg.Hostname, "hostname", host, "this MTA's host name (banner, Received, certificate)")
 	fs.StringVar(&cfg.DataDir, "data", "./mta-data", "data folder: maildir/, tls/")
@@ -64,6 +78,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.MaxRecipients, "max-recipients", defaultMaxRecipients, "most recipients per message")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", defaultIdleTimeout, "close a connection silent for this long")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", defaultShutdownGrace, "on SIGINT/SIGTERM, how long open sessions may go on")
+	fs.StringVar(&relayFrom, "relay-from", "127.0.0.0/8,::1/128", "CIDRs that may relay without AUTH (empty: none)")
+	fs.StringVar(&cfg.Users, "users", "", "file of user:bcrypt-hash lines for SMTP AUTH PLAIN over TLS")
+	fs.StringVar(&cfg.Smarthost, "smarthost", "", "HOST:PORT to relay all outbound mail through, instead of MX lookups")
+	fs.StringVar(&smarthostAuth, "smarthost-auth", "", "user:pass for AUTH PLAIN at the smarthost (requires its STARTTLS)")
+	fs.IntVar(&cfg.RemotePort, "remote-port", 25, "TCP port of remote MX hosts")
+	fs.StringVar(&retry, "retry", "1m,5m,30m,2h,4h", "waits between delivery attempts; the last one repeats")
+	fs.StringVar(&maxAge, "max-age", "5d", "give up on a message this old and send a DSN (units s, m, h, d)")
+	fs.IntVar(&cfg.MaxDeliveries, "max-deliveries", 20, "most deliveries under way at once")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -86,6 +108,37 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 		}
 	}
+	var err error
+	if cfg.RelayFrom, err = parsePrefixes(relayFrom); err != nil {
+		return cfg, fmt.Errorf("-relay-from: %w", err)
+	}
+	if smarthostAuth != "" {
+		var ok bool
+		if cfg.SmarthostUser, cfg.SmarthostPass, ok = strings.Cut(smarthostAuth, ":"); !ok || cfg.Smarthost == "" {
+			return cfg, errors.New("-smarthost-auth wants user:pass, with -smarthost")
+		}
+	}
+	if cfg.Smarthost != "" {
+		if _, _, err := net.SplitHostPort(cfg.Smarthost); err != nil {
+			return cfg, fmt.Errorf("-smarthost: %w", err)
+		}
+	}
+	for _, f := range strings.Split(retry, ",") {
+		d, err := parseDuration(strings.TrimSpace(f))
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("-retry: %q is not a positive duration", f)
+		}
+		cfg.Retry = append(cfg.Retry, d)
+	}
+	if cfg.MaxAge, err = parseDuration(maxAge); err != nil || cfg.MaxAge <= 0 {
+		return cfg, fmt.Errorf("-max-age: %q is not a positive duration", maxAge)
+	}
+	if cfg.RemotePort <= 0 || cfg.RemotePort > 65535 {
+		return cfg, errors.New("-remote-port must be a TCP port")
+	}
+	if cfg.MaxDeliveries <= 0 {
+		return cfg, errors.New("-max-deliveries must be positive")
+	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return cfg, errors.New("-tls-cert and -tls-key go together")
 	}
@@ -102,6 +155,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("-shutdown-grace must not be negative")
 	}
 	return cfg, nil
+}
+
+// parseDuration is time.ParseDuration plus a "d" (24h) unit, as in "5d".
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.ParseFloat(n, 64)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(days * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
 }
 
 // normalizeDomain lower-cases a domain and drops a trailing root dot.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +30,12 @@ type mta struct {
 	tls       *tls.Config
 	srv       *smtp.Server
 	inflight  sync.WaitGroup // Data calls under way
+
+	users     users          // -users: AUTH PLAIN accounts
+	relayFrom []netip.Prefix // -relay-from
+	spool     *spool
+	queue     *queue
+	relay     *relay
 }
 
 // writeTimeout bounds each reply write; RFC 5321 section 4.5.3.2 gives
@@ -43,6 +52,38 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		if m.mailboxes, err = loadMailboxes(cfg.Mailboxes); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.Users != "" {
+		if m.users, err = loadUsers(cfg.Users); err != nil {
+			return nil, err
+		}
+	}
+	m.relayFrom = cfg.RelayFrom
+	if m.spool, err = newSpool(filepath.Join(cfg.DataDir, "spool")); err != nil {
+		return nil, err
+	}
+	m.relay = &relay{
+		hostname:  cfg.Hostname,
+		resolver:  m.resolver,
+		smarthost: cfg.Smarthost,
+		authUser:  cfg.SmarthostUser,
+		authPass:  cfg.SmarthostPass,
+		port:      cfg.RemotePort,
+		spool:     m.spool,
+		log:       log,
+	}
+	m.queue = &queue{
+		spool:   m.spool,
+		log:     log,
+		retry:   cfg.Retry,
+		maxAge:  cfg.MaxAge,
+		workers: cfg.MaxDeliveries,
+		attempt: m.relay.attempt,
+		notify:  m.sendDSN,
+		now:     time.Now,
+		msgs:    map[string]*queued{},
+		running: map[string]bool{},
+		wake:    make(chan struct{}, 1),
 	}
 	cert, err := loadOrCreateCert(cfg, time.Now())
 	if err != nil {
@@ -132,6 +173,25 @@ const drainTimeout = 5 * time.Second
 func (m *mta) Serve(ctx context.Context, l *listener) error {
 	m.log.Info("listening", "addr", l.Addr().String(), "hostname", m.cfg.Hostname,
 		"local_domains", strings.Join(m.cfg.LocalDomains, ","), "data", m.cfg.DataDir)
+	loaded, errs := m.spool.load()
+	for _, err := range errs {
+		m.log.Error("spool", "err", err)
+	}
+	for _, q := range loaded {
+		m.queue.add(q)
+	}
+	if len(loaded) > 0 {
+		m.log.Info("queue resumed", "messages", len(loaded))
+	}
+	qctx, stopQueue := context.WithCancel(context.Background())
+	queueDone := make(chan struct{})
+	go func() { m.queue.run(qctx); close(queueDone) }()
+	defer func() {
+		stopQueue()
+		<-queueDone
+		m.relay.pool.sweep(true)
+	}()
+
 	errc := make(chan error, 1)
 	go func() { errc <- m.srv.Serve(l) }()
 	select {
@@ -170,4 +230,75 @@ func (p slogPrinter) Printf(format string, v ...any) {
 
 func (p slogPrinter) Println(v ...any) {
 	p.log.Debug("smtp: " + strings.TrimSpace(fmt.Sprintln(v...)))
+}
+
+// accept stores a message for all its recipients before the client gets
+// its 250: local copies in their Maildirs, and for remote recipients the
+// message and its envelope in the spool, all fsynced. On error nothing
+// was queued; local copies made before a spool failure may be delivered
+// again on the client's retry, which beats losing them.
+func (m *mta) accept(id, from, header string, body io.Reader, local, remote []string) (int64, error) {
+	if len(remote) == 0 {
+		return m.store.deliver(header, body, local)
+	}
+	size, err := m.spool.writeMessage(id, header, body)
+	if err != nil {
+		return 0, err
+	}
+	if len(local) > 0 {
+		f, err := m.spool.open(id)
+		if err != nil {
+			m.spool.discard(id)
+			return 0, fmt.Errorf("%w: %w", errLocalWrite, err)
+		}
+		_, err = m.store.deliver("", f, local)
+		f.Close()
+		if err != nil {
+			m.spool.discard(id)
+			return 0, err
+		}
+	}
+	q := &queued{ID: id, From: from, Arrived: time.Now()}
+	for _, r := range remote {
+		q.Rcpts = append(q.Rcpts, &queuedRcpt{Addr: r, State: statePending})
+	}
+	if err := m.spool.saveEnvelope(q); err != nil {
+		m.spool.discard(id)
+		return 0, err
+	}
+	m.queue.add(q)
+	return size, nil
+}
+
+// sendDSN queues a delivery status notification to the sender of q for
+// its failed recipients, from the null sender (RFC 5321 section 4.5.5) so
+// that it never bounces in turn.
+func (m *mta) sendDSN(q *queued, failed []*queuedRcpt) error {
+	f, err := m.spool.open(q.ID)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dsn, err := buildDSN(m.cfg.Hostname, q, failed, f, time.Now())
+	if err != nil {
+		return err
+	}
+	id := newMessageID()
+	var local, remote []string
+	if at := strings.LastIndexByte(q.From, '@'); at > 0 && m.isLocalDomain(normalizeDomain(q.From[at+1:])) {
+		mb, err := m.mailboxName(q.From)
+		if err != nil {
+			m.log.Warn("DSN recipient is not a local mailbox; dropped", "id", q.ID, "to", q.From, "err", err)
+			return nil
+		}
+		local = []string{mb}
+	} else {
+		remote = []string{q.From}
+	}
+	ri := receivedInfo{Helo: "localhost", RemoteIP: net.IPv4(127, 0, 0, 1), Hostname: m.cfg.Hostname, ID: id, Recipient: q.From, Time: time.Now()}
+	if _, err := m.accept(id, "", ri.header(), bytes.NewReader(dsn), local, remote); err != nil {
+		return err
+	}
+	m.log.Info("DSN queued", "id", id, "for", q.ID, "to", "<"+q.From+">", "failed", len(failed))
+	return nil
 }

@@ -42,8 +42,10 @@ type session struct {
 	from      string
 	utf8      bool
 	size      int64
-	mailboxes []string // normalized, without duplicates
+	mailboxes []string // local: normalized, without duplicates
+	relayed   []string // non-local recipients, without duplicates
 	mail      bool
+	authUser  string // after a successful AUTH
 }
 
 func (m *mta) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -68,7 +70,7 @@ func tlsSummary(st *tls.ConnectionState) string {
 }
 
 func (s *session) Reset() {
-	s.from, s.utf8, s.size, s.mailboxes, s.mail = "", false, 0, nil, false
+	s.from, s.utf8, s.size, s.mailboxes, s.relayed, s.mail = "", false, 0, nil, nil, false
 }
 
 func (s *session) Logout() error { return nil }
@@ -152,6 +154,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := checkEncoding(to, s.utf8); err != nil {
 		return err
 	}
+	if at := strings.LastIndexByte(to, '@'); at > 0 && !s.m.isLocalDomain(normalizeDomain(to[at+1:])) {
+		return s.relayRcpt(to[:at] + "@" + normalizeDomain(to[at+1:]))
+	}
 	mb, err := s.m.mailboxName(to)
 	if err != nil {
 		return err
@@ -169,6 +174,24 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
+// relayRcpt accepts a non-local recipient from an authenticated client or
+// one in -relay-from; anyone else is refused (no open relay).
+func (s *session) relayRcpt(to string) error {
+	if s.authUser == "" && !s.m.relayAllowed(s.remote) {
+		return errRelay
+	}
+	if strings.ContainsAny(to, " \t\r\n\x00") || len(to) > maxLocalPart+1+maxDomain {
+		return errBadMbox
+	}
+	for _, have := range s.relayed {
+		if have == to {
+			return nil
+		}
+	}
+	s.relayed = append(s.relayed, to)
+	return nil
+}
+
 func (s *session) connID() uint64 {
 	if s.conn == nil {
 		return 0
@@ -177,7 +200,7 @@ func (s *session) connID() uint64 {
 }
 
 func (s *session) Data(r io.Reader) error {
-	if !s.mail || len(s.mailboxes) == 0 {
+	if !s.mail || len(s.mailboxes)+len(s.relayed) == 0 {
 		return errNoSession
 	}
 	s.m.inflight.Add(1)
@@ -189,16 +212,17 @@ func (s *session) Data(r io.Reader) error {
 		Hostname: s.m.cfg.Hostname,
 		TLS:      s.tls,
 		UTF8:     s.utf8,
+		Auth:     s.authUser != "",
 		ID:       newMessageID(),
 		Time:     time.Now(),
 	}
 	if s.conn != nil {
 		ri.PTR = s.conn.reverseName()
 	}
-	if len(s.mailboxes) == 1 {
-		ri.Recipient = s.mailboxes[0]
+	if all := append(append([]string(nil), s.mailboxes...), s.relayed...); len(all) == 1 {
+		ri.Recipient = all[0]
 	}
-	size, err := s.m.store.deliver(ri.header(), r, s.mailboxes)
+	size, err := s.m.accept(ri.ID, s.from, ri.header(), r, s.mailboxes, s.relayed)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
 		return reply(err)
@@ -207,7 +231,10 @@ func (s *session) Data(r io.Reader) error {
 		s.conn.messages.Add(1)
 	}
 	attrs := []any{"conn", s.connID(), "id", ri.ID, "from", "<" + s.from + ">",
-		"rcpts", strings.Join(s.mailboxes, ","), "size", size}
+		"rcpts", strings.Join(append(append([]string(nil), s.mailboxes...), s.relayed...), ","), "size", size}
+	if s.authUser != "" {
+		attrs = append(attrs, "user", s.authUser)
+	}
 	if s.tls != nil {
 		attrs = append(attrs, "tls", tlsSummary(s.tls))
 	}
