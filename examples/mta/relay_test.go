@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/internal/dnstest"
+	"github.com/smtpkit/smtpkit/internal/pkitest"
 	"github.com/smtpkit/smtpkit/internal/smtptest"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -225,4 +227,74 @@ func (s dropSession) Data(r io.Reader) error {
 		s.conn.Conn().Close()
 	}
 	return err
+}
+
+// authSink adds AUTH PLAIN to a Sink's sessions and records who logged in.
+type authSink struct {
+	*smtptest.Sink
+	user atomic.Value
+}
+
+func (a *authSink) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s, err := a.Sink.NewSession(c)
+	return &authSession{Session: s, sink: a}, err
+}
+
+type authSession struct {
+	smtp.Session
+	sink *authSink
+}
+
+func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *authSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != "relay" || pass != "pw" {
+			return errors.New("bad credentials")
+		}
+		s.sink.user.Store(user)
+		return nil
+	}), nil
+}
+
+func TestSmarthostWithAuth(t *testing.T) {
+	ca := pkitest.NewCA(t, pkitest.ECDSA)
+	leaf := ca.Issue(t, pkitest.Leaf{Names: []string{"127.0.0.1"}})
+	sink := &authSink{Sink: &smtptest.Sink{}}
+	peer := smtptest.Start(t, sink, func(s *smtp.Server) {
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{leaf.TLS()}}
+	})
+	cfg := testConfig(t)
+	cfg.Smarthost, cfg.SmarthostUser, cfg.SmarthostPass = peer.Addr, "relay", "pw"
+	cfg.Retry = []time.Duration{200 * time.Millisecond}
+	tm := startMTA(t, cfg)
+	sendMessage(t, tm.addr, "sender@example.test", []string{"x@anywhere.test", "y@elsewhere.test"}, body)
+	waitFor(t, "the smarthost to receive", func() bool { return len(sink.Messages()) == 1 })
+	if got := strings.Join(sink.Messages()[0].To, ","); got != "x@anywhere.test,y@elsewhere.test" {
+		t.Fatalf("smarthost got %s", got)
+	}
+	if sink.user.Load() != "relay" {
+		t.Fatal("the MTA did not authenticate at the smarthost")
+	}
+}
+
+func TestNoDSNForNullSender(t *testing.T) {
+	sink := &smtptest.Sink{Reject: func(stage, arg string) error {
+		if stage == "RCPT" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no"}
+		}
+		return nil
+	}}
+	peer := smtptest.Start(t, sink)
+	dns := remoteWorld(t)
+	tm := startMTA(t, relayConfig(t, dns, peer.Addr))
+	sendMessage(t, tm.addr, "", []string{"gone@remote.test"}, body)
+	waitFor(t, "the spool to empty", func() bool {
+		entries, _ := os.ReadDir(filepath.Join(tm.data, "spool"))
+		return len(entries) == 0
+	})
+	entries, _ := os.ReadDir(filepath.Join(tm.data, "maildir"))
+	if len(entries) != 0 {
+		t.Fatalf("a bounce was made for a null sender: %v", entries)
+	}
 }
