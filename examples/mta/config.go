@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/smtpkit/smtpkit/spf"
 )
 
 // Defaults for the limits; each has a flag.
@@ -51,6 +53,11 @@ type config struct {
 	Retry         []time.Duration
 	MaxAge        time.Duration
 	MaxDeliveries int
+
+	// SPF (issue 5).
+	SPF       bool
+	SPFReject spf.Condition
+	SPFDefer  spf.Condition
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -86,6 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&retry, "retry", "1m,5m,30m,2h,4h", "waits between delivery attempts; the last one repeats")
 	fs.StringVar(&maxAge, "max-age", "5d", "give up on a message this old and send a DSN (units s, m, h, d)")
 	fs.IntVar(&cfg.MaxDeliveries, "max-deliveries", 20, "most deliveries under way at once")
+	fs.BoolVar(&cfg.SPF, "spf", false, "check SPF at MAIL FROM and add Received-SPF")
+	fs.TextVar(&cfg.SPFReject, "spf-reject", spf.Condition{}, "with -spf, refuse (550) results matching this Exim list, e.g. fail")
+	fs.TextVar(&cfg.SPFDefer, "spf-defer", spf.Condition{}, "with -spf, defer (451) results matching this Exim list, e.g. temperror")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

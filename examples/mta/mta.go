@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/spf"
 )
 
 // mta is the receiving server: a go-smtp Server whose Backend is the mta.
@@ -91,7 +92,18 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	}
 	m.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 
-	s := smtp.NewServer(m)
+	var backend smtp.Backend = m
+	if cfg.SPF {
+		// RFC 7208 section 2.4: check the MAIL FROM identity; the outcome
+		// is kept for Data (Received-SPF) and, per -spf-reject and
+		// -spf-defer, refuses the transaction.
+		backend = spf.WrapBackend(m, &spf.Policy{
+			Checker: spf.New(&spf.Options{Resolver: m.resolver, Receiver: cfg.Hostname}),
+			Reject:  cfg.SPFReject,
+			Defer:   cfg.SPFDefer,
+		})
+	}
+	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
 	s.TLSConfig = m.tls
 	s.MaxMessageBytes = cfg.MaxSize

@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/internal/netwrap"
+	"github.com/smtpkit/smtpkit/spf"
 )
 
 // Limits on addresses; RFC 5321 section 4.5.3.1.
@@ -34,6 +35,7 @@ var (
 // session is one go-smtp session: it validates the envelope and delivers.
 type session struct {
 	m      *mta
+	c      *smtp.Conn
 	conn   *trackedConn // nil only if the listener was not ours
 	remote net.Addr
 	helo   string
@@ -49,7 +51,7 @@ type session struct {
 }
 
 func (m *mta) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	s := &session{m: m, remote: c.Conn().RemoteAddr(), helo: c.Hostname()}
+	s := &session{m: m, c: c, remote: c.Conn().RemoteAddr(), helo: c.Hostname()}
 	if st, ok := netwrap.TLSState(c.Conn()); ok {
 		s.tls = &st
 	}
@@ -222,7 +224,12 @@ func (s *session) Data(r io.Reader) error {
 	if all := append(append([]string(nil), s.mailboxes...), s.relayed...); len(all) == 1 {
 		ri.Recipient = all[0]
 	}
-	size, err := s.m.accept(ri.ID, s.from, ri.header(), r, s.mailboxes, s.relayed)
+	header := ri.header()
+	if o := spf.FromConn(s.c); o != nil && o.Received != "" {
+		// RFC 7208 section 9.1: Received-SPF goes above our Received.
+		header = strings.TrimRight(o.Received, "\r\n") + "\r\n" + header
+	}
+	size, err := s.m.accept(ri.ID, s.from, header, r, s.mailboxes, s.relayed)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
 		return reply(err)
