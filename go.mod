@@ -9,9 +9,7 @@ require (
 	github.com/emersion/go-smtp v0.25.1
 	github.com/miekg/dns v1.1.73
 	golang.org/x/crypto v0.58.0
+	golang.org/x/net v0.62.0
 )
 
-require (
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-)
+require golang.org/x/sys v0.49.0 // indirect
