@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/internal/sessionwrap"
 )
 
 // SessionOptions say what the go-smtp wrappers evaluate and do. The zero
@@ -211,14 +212,7 @@ func (s *Session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	if err != nil {
 		return err
 	}
-	if l, ok := s.inner.(smtp.LMTPSession); ok {
-		return l.LMTPData(msg, status)
-	}
-	err = s.inner.Data(msg)
-	for _, rcpt := range s.rcpts {
-		status.SetStatus(rcpt, err)
-	}
-	return err
+	return sessionwrap.LMTPData(s.inner, msg, status, s.rcpts)
 }
 
 // Reset ends the transaction.
@@ -231,39 +225,12 @@ func (s *Session) Reset() {
 func (s *Session) Logout() error { return s.inner.Logout() }
 
 // AuthMechanisms returns the inner session's mechanisms, if it has AUTH.
-func (s *Session) AuthMechanisms() []string {
-	if a, ok := s.inner.(smtp.AuthSession); ok {
-		return a.AuthMechanisms()
-	}
-	return nil
-}
+func (s *Session) AuthMechanisms() []string { return sessionwrap.AuthMechanisms(s.inner) }
 
 // Auth passes AUTH on and notes a success: messages of authenticated
 // sessions are not evaluated.
 func (s *Session) Auth(mech string) (sasl.Server, error) {
-	a, ok := s.inner.(smtp.AuthSession)
-	if !ok {
-		return nil, smtp.ErrAuthUnknownMechanism
-	}
-	srv, err := a.Auth(mech)
-	if err != nil {
-		return nil, err
-	}
-	return &authWatch{Server: srv, done: func() { s.authed = true }}, nil
-}
-
-// authWatch reports the successful end of a SASL exchange.
-type authWatch struct {
-	sasl.Server
-	done func()
-}
-
-func (w *authWatch) Next(response []byte) ([]byte, bool, error) {
-	challenge, done, err := w.Server.Next(response)
-	if done && err == nil {
-		w.done()
-	}
-	return challenge, done, err
+	return sessionwrap.Auth(s.inner, mech, func() { s.authed = true })
 }
 
 func (s *Session) clear() {
