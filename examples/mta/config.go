@@ -58,6 +58,12 @@ type config struct {
 	SPF       bool
 	SPFReject spf.Condition
 	SPFDefer  spf.Condition
+
+	// DMARC (issue 5).
+	DMARC         bool
+	DMARCHistory  string
+	DMARCReports  bool
+	DMARCForensic bool
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -96,6 +102,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.SPF, "spf", false, "check SPF at MAIL FROM and add Received-SPF")
 	fs.TextVar(&cfg.SPFReject, "spf-reject", spf.Condition{}, "with -spf, refuse (550) results matching this Exim list, e.g. fail")
 	fs.TextVar(&cfg.SPFDefer, "spf-defer", spf.Condition{}, "with -spf, defer (451) results matching this Exim list, e.g. temperror")
+	fs.BoolVar(&cfg.DMARC, "dmarc", false, "evaluate DMARC (turns on -spf), add Authentication-Results, reject p=reject, file p=quarantine in .Junk")
+	fs.StringVar(&cfg.DMARCHistory, "dmarc-history", "", "with -dmarc, append OpenDMARC history records to this file")
+	fs.BoolVar(&cfg.DMARCReports, "dmarc-reports", false, "with -dmarc-history, send aggregate reports daily through the relay queue")
+	fs.BoolVar(&cfg.DMARCForensic, "dmarc-forensic", false, "with -dmarc, send failure reports (ruf=) where records ask for them")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -148,6 +158,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.MaxDeliveries <= 0 {
 		return cfg, errors.New("-max-deliveries must be positive")
+	}
+	if cfg.DMARC {
+		cfg.SPF = true // DMARC needs the SPF result
+	}
+	if (cfg.DMARCHistory != "" || cfg.DMARCReports || cfg.DMARCForensic) && !cfg.DMARC {
+		return cfg, errors.New("-dmarc-history, -dmarc-reports and -dmarc-forensic need -dmarc")
+	}
+	if cfg.DMARCReports && cfg.DMARCHistory == "" {
+		return cfg, errors.New("-dmarc-reports reads the -dmarc-history file")
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return cfg, errors.New("-tls-cert and -tls-key go together")

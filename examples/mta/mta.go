@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/dmarc"
 	"github.com/smtpkit/smtpkit/spf"
 )
 
@@ -37,6 +38,9 @@ type mta struct {
 	spool     *spool
 	queue     *queue
 	relay     *relay
+
+	dmarcHistory  *dmarc.History
+	dmarcReporter *dmarc.Reporter
 }
 
 // writeTimeout bounds each reply write; RFC 5321 section 4.5.3.2 gives
@@ -93,11 +97,16 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	m.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 
 	var backend smtp.Backend = m
+	if cfg.DMARC {
+		if backend, err = m.dmarcBackend(backend); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.SPF {
 		// RFC 7208 section 2.4: check the MAIL FROM identity; the outcome
 		// is kept for Data (Received-SPF) and, per -spf-reject and
 		// -spf-defer, refuses the transaction.
-		backend = spf.WrapBackend(m, &spf.Policy{
+		backend = spf.WrapBackend(backend, &spf.Policy{
 			Checker: spf.New(&spf.Options{Resolver: m.resolver, Receiver: cfg.Hostname}),
 			Reject:  cfg.SPFReject,
 			Defer:   cfg.SPFDefer,
@@ -196,12 +205,18 @@ func (m *mta) Serve(ctx context.Context, l *listener) error {
 		m.log.Info("queue resumed", "messages", len(loaded))
 	}
 	qctx, stopQueue := context.WithCancel(context.Background())
-	queueDone := make(chan struct{})
-	go func() { m.queue.run(qctx); close(queueDone) }()
+	var background sync.WaitGroup
+	background.Go(func() { m.queue.run(qctx) })
+	if m.cfg.DMARCReports {
+		background.Go(func() { m.runDMARCReports(qctx, dmarcReportInterval) })
+	}
 	defer func() {
 		stopQueue()
-		<-queueDone
+		background.Wait()
 		m.relay.pool.sweep(true)
+		if m.dmarcHistory != nil {
+			m.dmarcHistory.Close()
+		}
 	}()
 
 	errc := make(chan error, 1)

@@ -13,9 +13,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/dmarc"
 	"github.com/smtpkit/smtpkit/internal/netwrap"
 	"github.com/smtpkit/smtpkit/spf"
 )
+
+// junkFolder is the Maildir++ folder for quarantined mail.
+const junkFolder = ".Junk"
 
 // Limits on addresses; RFC 5321 section 4.5.3.1.
 const (
@@ -229,7 +233,16 @@ func (s *session) Data(r io.Reader) error {
 		// RFC 7208 section 9.1: Received-SPF goes above our Received.
 		header = strings.TrimRight(o.Received, "\r\n") + "\r\n" + header
 	}
-	size, err := s.m.accept(ri.ID, s.from, header, r, s.mailboxes, s.relayed)
+	local := s.mailboxes
+	if dmarc.Quarantined(s.c) {
+		// DMARC quarantine (RFC 7489 section 6.3): local copies go to the
+		// Maildir++ .Junk folder instead of the inbox.
+		local = make([]string, len(s.mailboxes))
+		for i, mb := range s.mailboxes {
+			local[i] = mb + "/" + junkFolder
+		}
+	}
+	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
 		return reply(err)
