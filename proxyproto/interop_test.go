@@ -7,8 +7,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,35 +15,8 @@ import (
 	"github.com/smtpkit/smtpkit/internal/smtptest"
 )
 
-// startHAProxy runs Debian's HAProxy 2.6 in the foreground on a loopback
-// port, forwarding to target with send-proxy (v1) or send-proxy-v2 (v2),
-// as ../shared/recipes/socks-proxy-peers.sh configures it. It is stopped
-// by its pid when the test ends.
 func startHAProxy(t *testing.T, target string, version string) int {
-	t.Helper()
-	interop.Need(t, "haproxy")
-	send := map[string]string{"v1": "send-proxy", "v2": "send-proxy-v2"}[version]
-	port := interop.FreePort(t)
-	cfg := fmt.Sprintf(`global
-  maxconn 256
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-frontend smtp_in
-  bind 127.0.0.1:%d
-  default_backend smtp_out
-backend smtp_out
-  server mta %s %s
-`, port, target, send)
-	path := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	interop.Start(t, "haproxy", "-db", "-f", path)
-	interop.WaitPort(t, interop.Addr(port), 10*time.Second)
-	return port
+	return interop.StartHAProxy(t, target, version)
 }
 
 func TestInteropHAProxy(t *testing.T) {

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,61 +17,11 @@ import (
 )
 
 const (
-	danteUser = "smtpkit-socks"
-	dantePass = "dante-Pa55"
+	danteUser = interop.DanteUser
+	dantePass = interop.DantePass
 )
 
-// startDante runs Debian's Dante 1.4 in the foreground on a loopback
-// port, requiring RFC 1929 username authentication against the system
-// user danteUser (created for the test when missing, as
-// ../shared/recipes/socks-proxy-peers.sh does). It is stopped by its pid
-// when the test ends.
-func startDante(t *testing.T) (port int, logPath string) {
-	t.Helper()
-	interop.Need(t, "danted", "useradd", "chpasswd")
-	if err := exec.Command("id", danteUser).Run(); err != nil {
-		if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", danteUser).CombinedOutput(); err != nil {
-			t.Fatalf("useradd (tests run as root): %v %s", err, out)
-		}
-		t.Cleanup(func() { exec.Command("userdel", danteUser).Run() })
-	}
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(danteUser + ":" + dantePass + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chpasswd: %v %s", err, out)
-	}
-	dir := t.TempDir()
-	port = interop.FreePort(t)
-	logPath = filepath.Join(dir, "danted.log")
-	conf := fmt.Sprintf(`logoutput: %s/danted.log
-internal: 127.0.0.1 port = %d
-external: 127.0.0.1
-clientmethod: none
-socksmethod: username
-user.privileged: root
-user.unprivileged: nobody
-client pass {
-  from: 127.0.0.0/8 to: 0.0.0.0/0
-}
-socks pass {
-  from: 127.0.0.0/8 to: 127.0.0.0/8
-  command: connect
-  log: connect error
-}
-`, dir, port)
-	path := filepath.Join(dir, "danted.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	interop.Start(t, "danted", "-f", path)
-	interop.WaitPort(t, interop.Addr(port), 10*time.Second)
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(logPath); err == nil {
-			t.Logf("danted.log:\n%s", b)
-		}
-	})
-	return port, logPath
-}
+func startDante(t *testing.T) (port int, logPath string) { return interop.StartDante(t) }
 
 func deliver(t *testing.T, d *Dialer, port int, rcpt string) (*client.Result, string, error) {
 	t.Helper()
