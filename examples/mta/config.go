@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtpkit/smtpkit/proxyproto"
+	"github.com/smtpkit/smtpkit/socks5"
 	"github.com/smtpkit/smtpkit/spf"
 )
 
@@ -64,6 +66,11 @@ type config struct {
 	DMARCHistory  string
 	DMARCReports  bool
 	DMARCForensic bool
+
+	// PROXY protocol and SOCKS (issue 8).
+	ProxyRequiredHosts []netip.Prefix
+	ProxyTimeout       time.Duration
+	Socks              []socks5.Proxy
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -76,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if host == "" {
 		host = "localhost"
 	}
-	var domains, level, relayFrom, smarthostAuth, retry, maxAge string
+	var domains, level, relayFrom, smarthostAuth, retry, maxAge, proxyHosts, socks string
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:2525", "address to listen on for SMTP")
 	fs.StringVar(&cfg.Hostname, "hostname", host, "this MTA's host name (banner, Received, certificate)")
 	fs.StringVar(&cfg.DataDir, "data", "./mta-data", "data folder: maildir/, tls/")
@@ -106,6 +113,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.DMARCHistory, "dmarc-history", "", "with -dmarc, append OpenDMARC history records to this file")
 	fs.BoolVar(&cfg.DMARCReports, "dmarc-reports", false, "with -dmarc-history, send aggregate reports daily through the relay queue")
 	fs.BoolVar(&cfg.DMARCForensic, "dmarc-forensic", false, "with -dmarc, send failure reports (ruf=) where records ask for them")
+	fs.StringVar(&proxyHosts, "proxy-required-hosts", "", "CIDRs whose connections must start with a PROXY v1/v2 header (Exim proxy_required_hosts)")
+	fs.DurationVar(&cfg.ProxyTimeout, "proxy-timeout", proxyproto.DefaultTimeout, "how long a required host has to send its PROXY header")
+	fs.StringVar(&socks, "socks", "", "deliver outbound through these SOCKS5 proxies, Exim socks_proxy syntax: \"IP [auth=name] [name=U] [pass=P] [port=1080] [tmo=5] : ...\"")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -158,6 +168,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.MaxDeliveries <= 0 {
 		return cfg, errors.New("-max-deliveries must be positive")
+	}
+	if proxyHosts != "" {
+		if cfg.ProxyRequiredHosts, err = proxyproto.ParseHosts(proxyHosts); err != nil {
+			return cfg, fmt.Errorf("-proxy-required-hosts: %w", err)
+		}
+	}
+	if cfg.ProxyTimeout <= 0 {
+		return cfg, errors.New("-proxy-timeout must be positive")
+	}
+	if socks != "" {
+		if cfg.Socks, err = socks5.ParseProxies(socks); err != nil {
+			return cfg, fmt.Errorf("-socks: %w", err)
+		}
 	}
 	if cfg.DMARC {
 		cfg.SPF = true // DMARC needs the SPF result

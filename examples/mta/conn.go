@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/smtpkit/smtpkit/proxyproto"
 )
 
 // listener hands out trackedConns: each read refreshes an idle deadline,
@@ -63,8 +65,8 @@ func (l *listener) Accept() (net.Conn, error) {
 	}
 	l.conns[tc] = struct{}{}
 	l.mu.Unlock()
+	// RemoteAddr may wait for a PROXY header: never in Accept.
 	go tc.lookupPTR(l.resolver)
-	l.log.Debug("connection opened", "conn", tc.id, "remote", c.RemoteAddr().String())
 	return tc, nil
 }
 
@@ -118,6 +120,9 @@ func (c *trackedConn) Close() error {
 		if t := c.tlsInfo.Load(); t != nil {
 			attrs = append(attrs, "tls", *t)
 		}
+		if prx := proxyAddr(c); prx != "" {
+			attrs = append(attrs, "PRX", prx)
+		}
 		c.log.Info("connection", attrs...)
 	})
 	return err
@@ -125,6 +130,7 @@ func (c *trackedConn) Close() error {
 
 func (c *trackedConn) lookupPTR(r *net.Resolver) {
 	defer close(c.rdns)
+	c.log.Debug("connection opened", "conn", c.id, "remote", c.RemoteAddr().String())
 	ip := remoteIP(c.RemoteAddr())
 	if ip == nil {
 		return
@@ -161,4 +167,13 @@ func remoteIP(a net.Addr) net.IP {
 		return nil
 	}
 	return net.ParseIP(host)
+}
+
+// proxyAddr is the load balancer's address when the connection came
+// through the PROXY protocol (Exim's PRX= log field), else "".
+func proxyAddr(c net.Conn) string {
+	if info, ok := proxyproto.FromConn(c); ok && info.Proxied {
+		return info.ProxyAddr.Addr().String()
+	}
+	return ""
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/dmarc"
+	"github.com/smtpkit/smtpkit/proxyproto"
 	"github.com/smtpkit/smtpkit/spf"
 )
 
@@ -74,6 +75,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		authUser:  cfg.SmarthostUser,
 		authPass:  cfg.SmarthostPass,
 		port:      cfg.RemotePort,
+		socks:     cfg.Socks,
 		spool:     m.spool,
 		log:       log,
 	}
@@ -111,6 +113,11 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 			Reject:  cfg.SPFReject,
 			Defer:   cfg.SPFDefer,
 		})
+	}
+	if len(cfg.ProxyRequiredHosts) > 0 {
+		// Outermost: a required host whose PROXY negotiation failed gets
+		// no session (Exim's 503 behaviour; see proxyproto).
+		backend = proxyproto.NewBackend(backend)
 	}
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
@@ -171,6 +178,15 @@ func (m *mta) Listen() (*listener, error) {
 	l, err := net.Listen("tcp", m.cfg.Listen)
 	if err != nil {
 		return nil, err
+	}
+	if len(m.cfg.ProxyRequiredHosts) > 0 {
+		// The PROXY header is read before anything else (TLS included),
+		// in the connection's own goroutine, never in Accept.
+		l = proxyproto.NewListener(l, &proxyproto.Options{
+			RequiredHosts: m.cfg.ProxyRequiredHosts,
+			Timeout:       m.cfg.ProxyTimeout,
+			Logger:        m.log,
+		})
 	}
 	return &listener{Listener: l, idle: m.cfg.IdleTimeout, log: m.log, resolver: m.resolver}, nil
 }

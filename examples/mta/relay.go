@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/client"
+	"github.com/smtpkit/smtpkit/socks5"
 )
 
 // Connection reuse limits for outbound delivery.
@@ -34,6 +35,7 @@ type relay struct {
 	authUser  string
 	authPass  string
 	port      int
+	socks     []socks5.Proxy // -socks: outbound through these proxies
 	roots     *x509.CertPool // nil: the system's; verification is recorded, not enforced
 	spool     *spool
 	log       *slog.Logger
@@ -234,6 +236,9 @@ func (rl *relay) dial(ctx context.Context, host, addr string) (*pooledConn, erro
 			},
 		},
 	}
+	if len(rl.socks) > 0 {
+		opts.Dialer = &socks5.Dialer{Proxies: rl.socks, Logger: rl.log}
+	}
 	if rl.smarthost != "" && rl.authUser != "" {
 		opts.Auth = sasl.NewPlainClient("", rl.authUser, rl.authPass)
 		opts.TLSPolicy = client.TLSRequired // never a password in the clear
@@ -296,8 +301,12 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 				done = false
 			}
 		}
-		rl.log.Info("delivery attempt", "id", q.ID, "rcpt", r.Addr, "host", host, "addr", pc.addr,
-			"tls", tlsVersion, "cv", cv, "result", resultWord(rr.Status), "reply", reply)
+		attrs := []any{"id", q.ID, "rcpt", r.Addr, "host", host, "addr", pc.addr,
+			"tls", tlsVersion, "cv", cv, "result", resultWord(rr.Status), "reply", reply}
+		if len(rl.socks) > 0 {
+			attrs = append(attrs, "socks", pc.c.RemoteAddr().String()) // the proxy used
+		}
+		rl.log.Info("delivery attempt", attrs...)
 	}
 	if sendErr != nil {
 		pc.c.Close()

@@ -255,6 +255,9 @@ func (s *session) Data(r io.Reader) error {
 	if s.authUser != "" {
 		attrs = append(attrs, "user", s.authUser)
 	}
+	if prx := proxyAddr(s.c.Conn()); prx != "" {
+		attrs = append(attrs, "PRX", prx)
+	}
 	if s.tls != nil {
 		attrs = append(attrs, "tls", tlsSummary(s.tls))
 	}
