@@ -3,22 +3,9 @@
 package dmarc
 
 import (
-	"archive/zip"
 	"bytes"
-	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net/mail"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,76 +62,17 @@ func TestInteropAggregateSchema(t *testing.T) {
 	}
 }
 
-// mariaDB is a MariaDB server of one test, on a loopback port, with its
-// data in a temporary directory.
-type mariaDB struct {
-	port int
-	dir  string
-}
-
-// startMariaDB initialises a data directory, starts mariadbd on a free
-// loopback port (it is stopped by its pid when the test ends) and loads
-// OpenDMARC's schema. Grant tables are skipped: the server is the test's
-// own, reachable from loopback only.
-func startMariaDB(t *testing.T) *mariaDB {
-	t.Helper()
-	interop.Need(t, "mariadb-install-db", "mariadbd", "mariadb")
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	var user []string
-	if os.Geteuid() == 0 {
-		user = []string{"--user=root"}
-	}
-	args := append([]string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db"}, user...)
-	if out, err := interop.Run(t, 2*time.Minute, "mariadb-install-db", args...); err != nil {
-		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
-	}
-	db := &mariaDB{port: interop.FreePort(t), dir: dir}
-	args = append([]string{
-		"--no-defaults",
-		"--datadir=" + data,
-		"--socket=" + filepath.Join(dir, "sock"),
-		"--pid-file=" + filepath.Join(dir, "pid"),
-		"--port=" + strconv.Itoa(db.port),
-		"--bind-address=127.0.0.1",
-		"--skip-grant-tables",
-		"--innodb-buffer-pool-size=16M",
-		"--log-error=" + filepath.Join(dir, "error.log"),
-	}, user...)
-	interop.Start(t, "mariadbd", args...)
-	interop.WaitPort(t, interop.Addr(db.port), time.Minute)
-	db.sql(t, "source /usr/share/dbconfig-common/data/opendmarc/install/mysql")
-	return db
-}
-
-// sql runs statements with the mariadb client and returns the output,
-// tab-separated, without column names.
-func (db *mariaDB) sql(t *testing.T, stmts string) string {
-	t.Helper()
-	out, err := interop.Run(t, time.Minute, "mariadb", "-h127.0.0.1", "-P"+strconv.Itoa(db.port), "-uroot", "-N", "-B", "-e", stmts)
-	if err != nil {
-		t.Fatalf("mariadb %q: %v\n%s", stmts, err, out)
-	}
-	return strings.TrimSpace(out)
-}
-
-// dbArgs are the connection options of OpenDMARC's scripts.
-func (db *mariaDB) dbArgs() []string {
-	return []string{"--dbhost=127.0.0.1", "--dbport=" + strconv.Itoa(db.port), "--dbuser=root", "--dbpasswd=unused", "--dbname=opendmarc"}
-}
-
 // TestInteropOpenDMARC feeds a history file this package wrote to
 // OpenDMARC's own pipeline: opendmarc-import loads it into MariaDB with
 // no complaint and the expected rows, and opendmarc-reports mails an
 // aggregate report for the test domain to a loopback SMTP sink.
 func TestInteropOpenDMARC(t *testing.T) {
-	interop.Need(t, "opendmarc-import", "opendmarc-reports")
-	db := startMariaDB(t)
+	db := interop.StartOpenDMARCDB(t)
 	srv := world(t)
 	now := time.Now()
 	o := Options{Resolver: srv.Resolver(), Now: func() time.Time { return now }}
 	e := New(&o)
-	path := filepath.Join(db.dir, "history")
+	path := filepath.Join(db.Dir, "history")
 	h, err := OpenHistory(path, "mx.example.org")
 	if err != nil {
 		t.Fatal(err)
@@ -167,11 +95,8 @@ func TestInteropOpenDMARC(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := interop.Run(t, time.Minute, "opendmarc-import", append(db.dbArgs(), "--input="+path)...)
-	if err != nil || strings.TrimSpace(out) != "" {
-		t.Fatalf("opendmarc-import: %v\n%s", err, out)
-	}
-	counts := db.sql(t, "USE opendmarc; SELECT COUNT(*) FROM messages; SELECT COUNT(*) FROM signatures; "+
+	db.OpenDMARCImport(t, path)
+	counts := db.SQL(t, "USE opendmarc; SELECT COUNT(*) FROM messages; SELECT COUNT(*) FROM signatures; "+
 		"SELECT COUNT(*) FROM requests; SELECT COUNT(*) FROM messages WHERE disp = 0; SELECT COUNT(*) FROM messages WHERE disp = 4; "+
 		"SELECT COUNT(*) FROM messages WHERE align_dkim = 4; SELECT repuri FROM requests JOIN domains ON requests.domain = domains.id WHERE domains.name = 'example.com'")
 	want := "7\n4\n4\n1\n1\n3\nmailto:dmarc-feedback@example.com"
@@ -181,17 +106,7 @@ func TestInteropOpenDMARC(t *testing.T) {
 
 	sink := &smtptest.Sink{}
 	smtpSrv := smtptest.Start(t, sink)
-	_, port, _ := strings.Cut(smtpSrv.Addr, ":")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "opendmarc-reports", append(db.dbArgs(),
-		"--utc", "--verbose", "--report-org=mx.example.org", "--report-email=dmarc-reports@mx.example.org",
-		"--smtp-server=127.0.0.1", "--smtp-port="+port)...)
-	cmd.Dir = db.dir // it writes its report files there
-	rout, err := cmd.CombinedOutput()
-	if err != nil || strings.Contains(string(rout), "failed") {
-		t.Fatalf("opendmarc-reports: %v\n%s", err, rout)
-	}
+	rout := db.OpenDMARCReports(t, smtpSrv.Addr, "mx.example.org", "dmarc-reports@mx.example.org")
 	var report *smtptest.Message
 	for _, m := range sink.Messages() {
 		if len(m.To) == 1 && m.To[0] == "dmarc-feedback@example.com" && bytes.Contains(m.Data, []byte("Report Domain: example.com Submitter: mx.example.org")) {
@@ -201,7 +116,7 @@ func TestInteropOpenDMARC(t *testing.T) {
 	if report == nil {
 		t.Fatalf("no report for example.com among %d messages\n%s", len(sink.Messages()), rout)
 	}
-	x := zippedReport(t, report.Data)
+	x := interop.OpenDMARCReportXML(t, report.Data)
 	for _, want := range []string{"<domain>example.com</domain>", "<p>reject</p>", "<header_from>example.com</header_from>", "<disposition>reject</disposition>", "<selector>sel</selector>"} {
 		if !strings.Contains(x, want) {
 			t.Errorf("report lacks %s:\n%s", want, x)
@@ -212,65 +127,13 @@ func TestInteropOpenDMARC(t *testing.T) {
 	}
 }
 
-// zippedReport extracts the XML of the zip attachment of a report that
-// opendmarc-reports sent.
-func zippedReport(t *testing.T, raw []byte) string {
-	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(m.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			t.Fatalf("no zip attachment: %v", err)
-		}
-		if p.Header.Get("Content-Type") != "application/zip" {
-			continue
-		}
-		z, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
-		if err != nil || len(zr.File) != 1 {
-			t.Fatalf("zip: %v", err)
-		}
-		rc, err := zr.File[0].Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		x, _ := io.ReadAll(rc)
-		return string(x)
-	}
-}
-
 // TestInteropDKIMPy evaluates messages signed by dkimpy's dkimsign: with
 // the key in the test DNS, each is an aligned DKIM pass, directly and
 // through the session wrapper.
 func TestInteropDKIMPy(t *testing.T) {
 	interop.Need(t, "dkimsign")
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keyFile := filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := base64.StdEncoding.EncodeToString(pub)
-	record := `"v=DKIM1; k=rsa; p=` + p[:200] + `" "` + p[200:] + `"`
+	key := interop.NewDKIMKey(t)
+	record := key.Record
 	srv := dnstest.Start(t, dnstest.Zone{Name: "example.com", Text: `
 		_dmarc               TXT "v=DMARC1; p=reject; adkim=r"
 		py._domainkey        TXT ` + record + `
@@ -279,24 +142,8 @@ func TestInteropDKIMPy(t *testing.T) {
 
 	dkimsign := func(domain string, canon ...string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		args := append(canon, "py", domain, keyFile)
-		cmd := exec.CommandContext(ctx, "dkimsign", args...)
 		msg := "From: Joe <joe@example.com>\r\nTo: ann@example.org\r\nSubject: signed by dkimpy\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\r\nHello,\r\n\r\n  spaced   line  \r\n\r\n\r\n"
-		cmd.Stdin = strings.NewReader(msg)
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("dkimsign: %v\n%s", err, errOut.String())
-		}
-		if !strings.HasPrefix(out.String(), "DKIM-Signature:") {
-			t.Fatalf("dkimsign output:\n%s", out.String())
-		}
-		// dkimsign passes the message through as given; make sure the
-		// line ends are CRLF, as SMTP carries them.
-		s := strings.ReplaceAll(out.String(), "\r\n", "\n")
-		return strings.ReplaceAll(s, "\n", "\r\n")
+		return key.Sign(t, msg, "py", domain, canon...)
 	}
 	for _, tc := range []struct {
 		name   string
