@@ -25,7 +25,10 @@ type Exim struct {
 }
 
 // StartExim starts the daemon; extra is added to the main section of its
-// configuration. It is stopped, by its pid, when the test ends.
+// configuration, and replaces the defaults it sets again (Exim refuses an
+// option set twice): "tls_advertise_hosts =" turns STARTTLS off,
+// "smtputf8_advertise_hosts =" SMTPUTF8. It is stopped, by its pid, when
+// the test ends.
 func StartExim(t testing.TB, extra string) *Exim {
 	t.Helper()
 	Need(t, "exim4")
@@ -50,10 +53,7 @@ keep_environment =
 # Deliver every message at once: by default Exim only queues messages past
 # the tenth on one connection, and this daemon runs no queue.
 smtp_accept_queue_per_connection = 0
-prdr_enable = true
-pipelining_connect_advertise_hosts = *
-smtputf8_advertise_hosts = *
-tls_advertise_hosts = *
+%[4]s
 acl_smtp_rcpt = acl_rcpt
 acl_smtp_data_prdr = acl_prdr
 log_selector = +pipelining +smtp_connection +received_recipients +tls_certificate_verified +proxy +smtp_confirmation
@@ -78,7 +78,7 @@ t1:
   maildir_format
   create_directory
   user = Debian-exim
-`, spool, e.Port, extra)
+`, spool, e.Port, extra, eximDefaults(extra))
 	confPath := filepath.Join(dir, "exim.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -154,4 +154,23 @@ func (e *Exim) WaitMessages(n int, timeout time.Duration) []string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// eximDefaults are the main options StartExim sets unless extra does.
+func eximDefaults(extra string) string {
+	set := map[string]bool{}
+	for _, line := range strings.Split(extra, "\n") {
+		if name, _, ok := strings.Cut(line, "="); ok {
+			set[strings.TrimSpace(name)] = true
+		}
+	}
+	var b strings.Builder
+	for _, opt := range []string{"prdr_enable = true", "pipelining_connect_advertise_hosts = *",
+		"smtputf8_advertise_hosts = *", "tls_advertise_hosts = *"} {
+		name, _, _ := strings.Cut(opt, " =")
+		if !set[name] {
+			b.WriteString(opt + "\n")
+		}
+	}
+	return b.String()
 }
