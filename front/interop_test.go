@@ -1,0 +1,218 @@
+//go:build interop
+
+package front_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smtpkit/smtpkit/client"
+	"github.com/smtpkit/smtpkit/front"
+	"github.com/smtpkit/smtpkit/internal/fronttest"
+	"github.com/smtpkit/smtpkit/internal/interop"
+	"github.com/smtpkit/smtpkit/pipeconnect"
+	"github.com/smtpkit/smtpkit/prdr"
+)
+
+// startFull is the test server of the integration suite: a front with
+// prdr and pipeconnect before a go-smtp LMTP backend that refuses local
+// parts "refuse*" at data time, with STARTTLS.
+func startFull(t *testing.T) (*fronttest.Backend, *fronttest.Server) {
+	be := &fronttest.Backend{Refuse: fronttest.DefaultRefuse}
+	srvTLS, _ := fronttest.TLSConfig(t)
+	srv := fronttest.Start(t, be, &front.Options{
+		TLSConfig:  srvTLS,
+		Extensions: []front.Extension{prdr.Server{}, &pipeconnect.Server{Wait: 50 * time.Millisecond}},
+	})
+	return be, srv
+}
+
+func hostPort(t *testing.T, addr string) (string, int) {
+	h, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return h, n
+}
+
+func TestSwaksPRDR(t *testing.T) {
+	interop.Need(t, "swaks")
+	be, srv := startFull(t)
+	out, err := interop.Run(t, 30*time.Second, "swaks", "--server", srv.Addr, "--from", "a@x.test",
+		"--to", "ok1@y.test,refuse1@y.test,ok2@y.test", "--prdr", "-tls", "--ehlo", "swaks.test")
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	for _, want := range []string{`<~  353 PRDR`, `<~  250 2.0.0 PRDR R=<ok1@y.test>`, `<~* 550 5.7.1 PRDR R=<refuse1@y.test>`,
+		`<~  250 2.0.0 PRDR R=<ok2@y.test>`, `<~  250 2.0.0 message accepted for some recipients`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("swaks output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := len(be.Messages()); n != 2 {
+		t.Errorf("%d copies, want 2", n)
+	}
+	for _, m := range be.Messages() {
+		if !m.TLS {
+			t.Error("copy received without TLS")
+		}
+	}
+}
+
+// TestEximClientPRDR: Exim requests PRDR; the refused recipient gets a **
+// line, the others PRDR on their => lines; plain DATA and CHUNKING.
+func TestEximClientPRDR(t *testing.T) {
+	_, srv := startFull(t)
+	host, port := hostPort(t, srv.Addr)
+	for _, chunking := range []string{"hosts_try_chunking =", "hosts_try_chunking = *"} {
+		log := interop.EximSend(t, host, port, "a@x.test", []string{"ok1@y.test", "refuse1@y.test", "ok2@y.test"},
+			"Subject: exim\n\nbody\n", chunking, "tls_verify_certificates =")
+		t.Logf("%s:\n%s", chunking, log)
+		for _, re := range []string{`=> ok1@y\.test .*PRDR`, `[-=]> ok2@y\.test .*PRDR`, `\*\* refuse1@y\.test .*PRDR`, `X=TLS1\.3`} {
+			if !regexp.MustCompile(re).MatchString(log) {
+				t.Errorf("%s: Exim log lacks %s", chunking, re)
+			}
+		}
+		if strings.HasSuffix(chunking, "*") && !regexp.MustCompile(`=> ok1@y\.test .* K `).MatchString(log) {
+			t.Errorf("CHUNKING not used")
+		}
+	}
+}
+
+// eximSendTwice is interop.EximSend for two messages with one spool, so
+// that Exim's early-pipelining cache carries over to the second
+// connection.
+func eximSendTwice(t *testing.T, host string, port int) string {
+	interop.Need(t, "exim4")
+	dir, err := os.MkdirTemp("", "exim-client-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	spool := filepath.Join(dir, "spool")
+	os.MkdirAll(filepath.Join(spool, "log"), 0o755)
+	conf := fmt.Sprintf(`primary_hostname = client.test
+spool_directory = %[1]s
+log_file_path = %[1]s/log/%%slog
+log_selector = +pipelining +tls_certificate_verified
+keep_environment =
+begin routers
+r1:
+  driver = manualroute
+  route_list = * %[2]s::%[3]d
+  self = send
+  transport = t1
+begin transports
+t1:
+  driver = smtp
+  allow_localhost
+  hosts_pipe_connect = *
+  hosts_try_prdr = *
+  tls_verify_certificates =
+begin retry
+* * F,1h,1m
+`, spool, host, port)
+	confPath := filepath.Join(dir, "client.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "-R", "Debian-exim", spool).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	for i := 0; i < 2; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		cmd := exec.CommandContext(ctx, "exim4", "-C", confPath, "-odi", "-f", "a@x.test", fmt.Sprintf("r%d@y.test", i))
+		cmd.Stdin = strings.NewReader(fmt.Sprintf("Subject: %d\n\nbody\n", i))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("exim4: %v %s", err, out)
+		}
+		cancel()
+	}
+	b, err := os.ReadFile(filepath.Join(spool, "log", "mainlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestEximClientPipeconnect: Exim's second connection pipelines early.
+func TestEximClientPipeconnect(t *testing.T) {
+	be, srv := startFull(t)
+	host, port := hostPort(t, srv.Addr)
+	log := eximSendTwice(t, host, port)
+	t.Logf("Exim log:\n%s", log)
+	var deliveries []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, " => ") {
+			deliveries = append(deliveries, l)
+		}
+	}
+	if len(deliveries) != 2 {
+		t.Fatalf("%d deliveries, want 2", len(deliveries))
+	}
+	if strings.Contains(deliveries[0], " L*") || !strings.Contains(deliveries[1], " L*") {
+		t.Errorf("want L* on the second delivery only:\n%s", strings.Join(deliveries, "\n"))
+	}
+	if !strings.Contains(deliveries[1], "X=TLS") {
+		t.Error("second delivery without TLS")
+	}
+	if n := len(be.Messages()); n != 2 {
+		t.Errorf("%d copies, want 2", n)
+	}
+}
+
+// TestClientToExim: the client engine with prdr and pipeconnect sends two
+// messages to Exim over STARTTLS: the second connection is L* in Exim's
+// log, and a prdrdeny recipient fails on its own.
+func TestClientToExim(t *testing.T) {
+	exim := interop.StartExim(t, "")
+	addr := interop.Addr(exim.Port)
+	cache := &pipeconnect.MemoryCache{}
+	pc := &pipeconnect.Client{Cache: cache}
+	opts := &client.Options{Hostname: "client.test", TLSPolicy: client.TLSRequired,
+		TLSConfig:  &tls.Config{InsecureSkipVerify: true},
+		Extensions: []client.Extension{prdr.Client{}}}
+	for i := 0; i < 2; i++ {
+		c, err := pipeconnect.Dial(context.Background(), addr, opts, pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Send(context.Background(), &client.Envelope{From: "a@x.test",
+			To: []string{"ok@peer.test", "prdrdeny1@peer.test", "ok2@peer.test"}},
+			strings.NewReader(fmt.Sprintf("Subject: %d\r\n\r\nbody\r\n", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []client.Status{client.Accepted, client.PermFailed, client.Accepted}
+		for j, r := range res.Recipients {
+			if r.Status != want[j] {
+				t.Errorf("message %d: %s %v (%v), want %v", i, r.Address, r.Status, r.Reply, want[j])
+			}
+		}
+		c.Close()
+	}
+	exim.WaitMessages(4, 10*time.Second)
+	var received []string
+	for _, l := range strings.Split(exim.MainLog(), "\n") {
+		if strings.Contains(l, " <= ") {
+			received = append(received, l)
+		}
+	}
+	if len(received) != 2 || strings.Contains(received[0], " L*") || !strings.Contains(received[1], " L*") {
+		t.Errorf("want L* on the second reception only:\n%s", strings.Join(received, "\n"))
+	}
+	for _, l := range received {
+		if !strings.Contains(l, "X=TLS") {
+			t.Errorf("received without TLS: %s", l)
+		}
+	}
+}
