@@ -6,6 +6,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/internal/sessionwrap"
 
 	"github.com/smtpkit/smtpkit/internal/netwrap"
 )
@@ -190,14 +191,7 @@ func (s *Session) Data(r io.Reader) error {
 func (s *Session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	defer s.clear()
 	r = s.reader(r)
-	if l, ok := s.inner.(smtp.LMTPSession); ok {
-		return l.LMTPData(r, status)
-	}
-	err := s.inner.Data(r)
-	for _, rcpt := range s.rcpts {
-		status.SetStatus(rcpt, err)
-	}
-	return err
+	return sessionwrap.LMTPData(s.inner, r, status, s.rcpts)
 }
 
 // reader wraps r so that Status.TLSOptional follows the header.
@@ -218,19 +212,11 @@ func (s *Session) Reset() {
 func (s *Session) Logout() error { return s.inner.Logout() }
 
 // AuthMechanisms returns the inner session's mechanisms, if it has AUTH.
-func (s *Session) AuthMechanisms() []string {
-	if a, ok := s.inner.(smtp.AuthSession); ok {
-		return a.AuthMechanisms()
-	}
-	return nil
-}
+func (s *Session) AuthMechanisms() []string { return sessionwrap.AuthMechanisms(s.inner) }
 
 // Auth passes AUTH on.
 func (s *Session) Auth(mech string) (sasl.Server, error) {
-	if a, ok := s.inner.(smtp.AuthSession); ok {
-		return a.Auth(mech)
-	}
-	return nil, smtp.ErrAuthUnknownMechanism
+	return sessionwrap.Auth(s.inner, mech, nil)
 }
 
 func (s *Session) clear() {

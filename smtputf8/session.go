@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/internal/sessionwrap"
 
 	"github.com/smtpkit/smtpkit/internal/netwrap"
 )
@@ -178,14 +179,7 @@ func (s *Session) Data(r io.Reader) error {
 // go-smtp itself does.
 func (s *Session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	defer s.clear()
-	if l, ok := s.inner.(smtp.LMTPSession); ok {
-		return l.LMTPData(r, status)
-	}
-	err := s.inner.Data(r)
-	for _, rcpt := range s.rcpts {
-		status.SetStatus(rcpt, err)
-	}
-	return err
+	return sessionwrap.LMTPData(s.inner, r, status, s.rcpts)
 }
 
 // Reset ends the transaction.
@@ -198,38 +192,11 @@ func (s *Session) Reset() {
 func (s *Session) Logout() error { return s.inner.Logout() }
 
 // AuthMechanisms returns the inner session's mechanisms, if it has AUTH.
-func (s *Session) AuthMechanisms() []string {
-	if a, ok := s.inner.(smtp.AuthSession); ok {
-		return a.AuthMechanisms()
-	}
-	return nil
-}
+func (s *Session) AuthMechanisms() []string { return sessionwrap.AuthMechanisms(s.inner) }
 
 // Auth passes AUTH on and notes a success, for ReceivedWith's "A".
 func (s *Session) Auth(mech string) (sasl.Server, error) {
-	a, ok := s.inner.(smtp.AuthSession)
-	if !ok {
-		return nil, smtp.ErrAuthUnknownMechanism
-	}
-	srv, err := a.Auth(mech)
-	if err != nil {
-		return nil, err
-	}
-	return &authWatch{Server: srv, done: func() { s.auth = true }}, nil
-}
-
-// authWatch reports the successful end of a SASL exchange.
-type authWatch struct {
-	sasl.Server
-	done func()
-}
-
-func (w *authWatch) Next(response []byte) ([]byte, bool, error) {
-	challenge, done, err := w.Server.Next(response)
-	if done && err == nil {
-		w.done()
-	}
-	return challenge, done, err
+	return sessionwrap.Auth(s.inner, mech, func() { s.auth = true })
 }
 
 func (s *Session) clear() {
