@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smtpkit/smtpkit/dane"
+	"github.com/smtpkit/smtpkit/events"
+	"github.com/smtpkit/smtpkit/ocsp"
 	"github.com/smtpkit/smtpkit/proxyproto"
 	"github.com/smtpkit/smtpkit/socks5"
 	"github.com/smtpkit/smtpkit/spf"
@@ -71,6 +74,21 @@ type config struct {
 	ProxyRequiredHosts []netip.Prefix
 	ProxyTimeout       time.Duration
 	Socks              []socks5.Proxy
+
+	// DANE and OCSP (issue 7).
+	DANE        dane.Mode // outbound by MX
+	DNSTrusted  bool      // believe the AD bit of a non-loopback -dns
+	OCSPFile    string    // staple for the server certificate
+	OCSPRefresh bool      // keep OCSPFile fresh from the responder
+	OCSP        ocsp.Mode // outbound: what to ask of a server's staple
+
+	// Events (issue 10).
+	EventsDB          string // sqlite:PATH or postgres://...
+	EventsLog         bool
+	EventsDenyConnect []netip.Prefix
+	// eventHandlers are more event handlers, after the flags' ones: a
+	// program that embeds the MTA (its tests) adds its own policy here.
+	eventHandlers []events.Handler
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -83,7 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if host == "" {
 		host = "localhost"
 	}
-	var domains, level, relayFrom, smarthostAuth, retry, maxAge, proxyHosts, socks string
+	var domains, level, relayFrom, smarthostAuth, retry, maxAge, proxyHosts, socks, daneMode, ocspMode, denyConnect string
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:2525", "address to listen on for SMTP")
 	fs.StringVar(&cfg.Hostname, "hostname", host, "this MTA's host name (banner, Received, certificate)")
 	fs.StringVar(&cfg.DataDir, "data", "./mta-data", "data folder: maildir/, tls/")
@@ -116,6 +134,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&proxyHosts, "proxy-required-hosts", "", "CIDRs whose connections must start with a PROXY v1/v2 header (Exim proxy_required_hosts)")
 	fs.DurationVar(&cfg.ProxyTimeout, "proxy-timeout", proxyproto.DefaultTimeout, "how long a required host has to send its PROXY header")
 	fs.StringVar(&socks, "socks", "", "deliver outbound through these SOCKS5 proxies, Exim socks_proxy syntax: \"IP [auth=name] [name=U] [pass=P] [port=1080] [tmo=5] : ...\"")
+	fs.StringVar(&daneMode, "dane", "off", "DANE for delivery by MX: off, try (Exim hosts_try_dane) or require (hosts_require_dane); TLSA lookups through -dns, which must validate DNSSEC")
+	fs.BoolVar(&cfg.DNSTrusted, "dns-trusted", false, "believe the AD bit of a -dns resolver that is not on loopback (it validates, and the path to it is secure)")
+	fs.StringVar(&cfg.OCSPFile, "ocsp-file", "", "staple the DER OCSP response in this file to the server certificate (Exim tls_ocsp_file)")
+	fs.BoolVar(&cfg.OCSPRefresh, "ocsp-refresh", false, "with -ocsp-file, fetch the response from the certificate's OCSP responder and keep the file fresh")
+	fs.StringVar(&ocspMode, "ocsp", "off", "outbound OCSP: off, request (hosts_request_ocsp) or require (hosts_require_ocsp); with DANE, only for DANE-TA records")
+	fs.StringVar(&cfg.EventsDB, "events-db", "", "record delivery events in sqlite:PATH or a postgres:// URL")
+	fs.BoolVar(&cfg.EventsLog, "events-log", false, "log every delivery event (Exim event_action) as a line")
+	fs.StringVar(&denyConnect, "events-deny-connect", "", "CIDRs to which no outbound connection is made (a tcp:connect veto)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -180,6 +206,26 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if socks != "" {
 		if cfg.Socks, err = socks5.ParseProxies(socks); err != nil {
 			return cfg, fmt.Errorf("-socks: %w", err)
+		}
+	}
+	if cfg.DANE, err = dane.ParseMode(daneMode); err != nil {
+		return cfg, fmt.Errorf("-dane: %w", err)
+	}
+	if cfg.DANE != dane.Off && cfg.Smarthost != "" {
+		return cfg, errors.New("-dane applies to delivery by MX, not through -smarthost")
+	}
+	if cfg.OCSP, err = ocsp.ParseMode(ocspMode); err != nil {
+		return cfg, fmt.Errorf("-ocsp: %w", err)
+	}
+	if cfg.OCSPFile != "" && cfg.TLSCert == "" {
+		return cfg, errors.New("-ocsp-file staples for -tls-cert, a certificate from a CA")
+	}
+	if cfg.OCSPRefresh && cfg.OCSPFile == "" {
+		return cfg, errors.New("-ocsp-refresh maintains the -ocsp-file")
+	}
+	if denyConnect != "" {
+		if cfg.EventsDenyConnect, err = parsePrefixes(denyConnect); err != nil {
+			return cfg, fmt.Errorf("-events-deny-connect: %w", err)
 		}
 	}
 	if cfg.DMARC {

@@ -18,7 +18,11 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/dane"
 	"github.com/smtpkit/smtpkit/dmarc"
+	"github.com/smtpkit/smtpkit/events"
+	"github.com/smtpkit/smtpkit/events/sqlsink"
+	"github.com/smtpkit/smtpkit/ocsp"
 	"github.com/smtpkit/smtpkit/proxyproto"
 	"github.com/smtpkit/smtpkit/spf"
 )
@@ -42,6 +46,10 @@ type mta struct {
 
 	dmarcHistory  *dmarc.History
 	dmarcReporter *dmarc.Reporter
+
+	cert     *tls.Certificate // the server's, for -ocsp-refresh
+	events   *events.Emitter  // nil without -events-*
+	eventsDB *sqlsink.Sink    // -events-db
 }
 
 // writeTimeout bounds each reply write; RFC 5321 section 4.5.3.2 gives
@@ -76,8 +84,13 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		authPass:  cfg.SmarthostPass,
 		port:      cfg.RemotePort,
 		socks:     cfg.Socks,
-		spool:     m.spool,
-		log:       log,
+		dane:      cfg.DANE,
+		// The same server as -dns, asked with the AD bit; believed only
+		// on loopback or with -dns-trusted.
+		daneDNS: &dane.Resolver{Addr: cfg.DNS, Trusted: cfg.DNSTrusted},
+		ocsp:    cfg.OCSP,
+		spool:   m.spool,
+		log:     log,
 	}
 	m.queue = &queue{
 		spool:   m.spool,
@@ -96,7 +109,17 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.cert = &cert
 	m.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.OCSPFile != "" {
+		// Exim's tls_ocsp_file: the staple is re-read when the file
+		// changes, and only a good, current response is sent.
+		st := ocsp.NewStapler(&ocsp.StaplerOptions{Logger: log})
+		if err := st.Add(m.cert, nil, cfg.OCSPFile); err != nil {
+			return nil, fmt.Errorf("-ocsp-file: %w", err)
+		}
+		m.tls = &tls.Config{GetCertificate: st.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
 
 	var backend smtp.Backend = m
 	if cfg.DMARC {
@@ -119,6 +142,11 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		// no session (Exim's 503 behaviour; see proxyproto).
 		backend = proxyproto.NewBackend(backend)
 	}
+	// Last: the -events-db sink is opened only once nothing can fail.
+	if err := m.setupEvents(); err != nil {
+		return nil, err
+	}
+	m.relay.events, m.queue.events = m.events, m.events
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
 	s.TLSConfig = m.tls
@@ -213,6 +241,10 @@ func (m *mta) Serve(ctx context.Context, l *listener) error {
 	loaded, errs := m.spool.load()
 	for _, err := range errs {
 		m.log.Error("spool", "err", err)
+		if be, ok := err.(*badEntry); ok {
+			// Exim's msg:fail:internal: given up for a local reason.
+			m.events.FailInternal(events.NewContext(ctx, events.Event{MessageID: be.id}), err)
+		}
 	}
 	for _, q := range loaded {
 		m.queue.add(q)
@@ -226,6 +258,14 @@ func (m *mta) Serve(ctx context.Context, l *listener) error {
 	if m.cfg.DMARCReports {
 		background.Go(func() { m.runDMARCReports(qctx, dmarcReportInterval) })
 	}
+	if m.cfg.OCSPRefresh {
+		r := &ocsp.Refresher{Certificate: m.cert, File: m.cfg.OCSPFile, Logger: m.log}
+		background.Go(func() {
+			if err := r.Run(qctx); err != nil {
+				m.log.Error("OCSP refresher stopped", "err", err)
+			}
+		})
+	}
 	defer func() {
 		stopQueue()
 		background.Wait()
@@ -233,6 +273,7 @@ func (m *mta) Serve(ctx context.Context, l *listener) error {
 		if m.dmarcHistory != nil {
 			m.dmarcHistory.Close()
 		}
+		m.closeEvents()
 	}()
 
 	errc := make(chan error, 1)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ type testMTA struct {
 	addr string
 	data string
 	stop func() error // cancels and waits for Serve to return
+	logs *logBuffer   // what it logged
 }
 
 func testConfig(t *testing.T) config {
@@ -36,7 +38,8 @@ func testConfig(t *testing.T) config {
 
 func startMTA(t *testing.T, cfg config) *testMTA {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(testWriter{t, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m, err := newMTA(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -63,15 +66,44 @@ func startMTA(t *testing.T, cfg config) *testMTA {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &testMTA{mta: m, addr: l.Addr().String(), data: cfg.DataDir, stop: stop}
+	return &testMTA{mta: m, addr: l.Addr().String(), data: cfg.DataDir, stop: stop, logs: logs}
 }
 
-// testWriter sends log lines to t.Log while the test runs.
-type testWriter struct{ t *testing.T }
+// testWriter sends log lines to t.Log while the test runs, and keeps them.
+type testWriter struct {
+	t    *testing.T
+	keep *logBuffer
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
+	w.keep.mu.Lock()
+	w.keep.b.Write(p)
+	w.keep.mu.Unlock()
 	return len(p), nil
+}
+
+// logBuffer holds an MTA's log lines for a test to search.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// lines returns the lines holding every one of needles.
+func (l *logBuffer) lines(needles ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+next:
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		for _, n := range needles {
+			if !strings.Contains(line, n) {
+				continue next
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // messages returns the files in a mailbox's sub folder, by name.

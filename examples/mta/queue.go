@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smtpkit/smtpkit/events"
 )
 
 // queue delivers spooled messages: it retries each pending recipient on
@@ -23,6 +25,7 @@ type queue struct {
 	attempt func(ctx context.Context, q *queued, rcpts []*queuedRcpt) // sets each rcpt's result
 	notify  func(q *queued, failed []*queuedRcpt) error               // queues a DSN
 	now     func() time.Time
+	events  *events.Emitter // msg:complete; nil raises nothing
 
 	mu      sync.Mutex
 	msgs    map[string]*queued
@@ -195,6 +198,7 @@ func (qu *queue) deliver(ctx context.Context, q *queued) {
 		delete(qu.msgs, q.ID)
 		qu.mu.Unlock()
 		qu.log.Info("message completed", "id", q.ID, "result", summary(q))
+		qu.events.Complete(events.NewContext(ctx, events.Event{MessageID: q.ID, Sender: q.From}))
 		return
 	}
 	if err := qu.spool.saveEnvelope(q); err != nil {

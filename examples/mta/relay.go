@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/client"
+	"github.com/smtpkit/smtpkit/dane"
+	"github.com/smtpkit/smtpkit/events"
+	"github.com/smtpkit/smtpkit/ocsp"
 	"github.com/smtpkit/smtpkit/socks5"
 )
 
@@ -27,7 +31,10 @@ const (
 
 // relay delivers spooled messages to remote hosts through the client
 // engine: a smarthost, or the destination's MX hosts in preference order
-// (RFC 5321 section 5.1), each of their addresses in turn.
+// (RFC 5321 section 5.1), each of their addresses in turn. With -dane the
+// MX, address and TLSA lookups go through a validating resolver and each
+// host gets a dane.Policy (RFC 7672); with -ocsp the server's staple is
+// checked; with -events-* the attempts raise events (Exim's event_action).
 type relay struct {
 	hostname  string
 	resolver  *net.Resolver
@@ -37,6 +44,10 @@ type relay struct {
 	port      int
 	socks     []socks5.Proxy // -socks: outbound through these proxies
 	roots     *x509.CertPool // nil: the system's; verification is recorded, not enforced
+	dane      dane.Mode      // -dane, for MX delivery
+	daneDNS   *dane.Resolver // -dns (and -dns-trusted), asked with the AD bit
+	ocsp      ocsp.Mode      // -ocsp
+	events    *events.Emitter
 	spool     *spool
 	log       *slog.Logger
 	pool      connPool
@@ -50,32 +61,97 @@ type hostError struct {
 
 func (e *hostError) Error() string { return e.reply }
 
+// target is one host to try for a domain, and for DANE how it was found.
+type target struct {
+	host string
+	dest dane.Destination
+}
+
 // hosts returns the hosts to try for domain, best first.
-func (rl *relay) hosts(ctx context.Context, domain string) ([]string, error) {
+func (rl *relay) hosts(ctx context.Context, domain string) ([]target, error) {
 	if rl.smarthost != "" {
 		host, _, _ := net.SplitHostPort(rl.smarthost)
-		return []string{host}, nil
+		return []target{{host: host}}, nil
+	}
+	if rl.dane != dane.Off {
+		return rl.daneHosts(ctx, domain)
 	}
 	mxs, err := rl.resolver.LookupMX(ctx, domain)
 	var de *net.DNSError
 	switch {
 	case errors.As(err, &de) && de.IsNotFound:
 		// RFC 5321 section 5.1: no MX records, the domain is its own MX.
-		return []string{domain}, nil
+		return []target{{host: domain}}, nil
 	case err != nil:
 		return nil, &hostError{reply: "451 4.4.3 MX lookup for " + domain + " failed: " + err.Error()}
 	}
 	if len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == "") {
-		// RFC 7505 section 3: a null MX says the domain accepts no mail.
-		return nil, &hostError{perm: true, reply: "556 5.1.10 Domain " + domain + " does not accept mail (null MX)"}
+		return nil, nullMX(domain)
 	}
-	hosts := make([]string, 0, len(mxs))
+	hosts := make([]target, 0, len(mxs))
 	for _, mx := range mxs { // LookupMX sorts by preference
 		if h := strings.TrimSuffix(mx.Host, "."); h != "" {
-			hosts = append(hosts, h)
+			hosts = append(hosts, target{host: h})
 		}
 	}
 	return hosts, nil
+}
+
+// RFC 7505 section 3: a null MX says the domain accepts no mail.
+func nullMX(domain string) error {
+	return &hostError{perm: true, reply: "556 5.1.10 Domain " + domain + " does not accept mail (null MX)"}
+}
+
+// daneHosts looks the MX hosts up through the validating resolver, so that
+// each carries whether its MX RRset was secure (RFC 7672 section 2.2.1).
+func (rl *relay) daneHosts(ctx context.Context, domain string) ([]target, error) {
+	mx, err := rl.daneDNS.LookupMX(ctx, domain)
+	if err != nil {
+		// RFC 7672 section 2.1.1: a failed lookup defers, never a
+		// fallback to unauthenticated delivery.
+		return nil, &hostError{reply: "451 4.4.3 MX lookup for " + domain + " failed: " + err.Error()}
+	}
+	if mx.Null {
+		return nil, nullMX(domain)
+	}
+	hosts := make([]target, 0, len(mx.Hosts))
+	for _, h := range mx.Hosts {
+		hosts = append(hosts, target{host: strings.TrimSuffix(h.Host, "."), dest: dane.Destination{
+			Host: h.Host, NextHop: domain, NextHopExpanded: mx.Expanded, MXInsecure: !mx.Secure,
+		}})
+	}
+	return hosts, nil
+}
+
+// route returns host:port for each address of a target and the TLS policy
+// for its connections: with -dane the host's DANE policy from its address
+// and TLSA records, otherwise opportunistic TLS.
+func (rl *relay) route(ctx context.Context, t target) ([]string, *dane.Policy, error) {
+	if rl.dane == dane.Off || rl.smarthost != "" {
+		addrs, err := rl.addrs(ctx, t.host)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, _ := dane.Lookup(ctx, dane.Destination{Host: t.host}, nil) // Off: asks nothing
+		return addrs, p, nil
+	}
+	p, err := dane.Lookup(ctx, t.dest, &dane.Options{Mode: rl.dane, Resolver: rl.daneDNS, Logger: rl.log})
+	switch {
+	case errors.Is(err, dane.ErrNoAddress):
+		return nil, nil, &hostError{perm: true, reply: "550 5.1.2 Host " + t.host + " has no address"}
+	case errors.Is(err, dane.ErrLookup):
+		return nil, nil, &hostError{reply: "451 4.4.3 DANE lookup for " + t.host + " failed: " + err.Error()}
+	case err != nil:
+		// ErrNotSecure, ErrNoTLSA under -dane require: RFC 7672 section
+		// 6 and Postfix defer (Exim bounces).
+		return nil, nil, &hostError{reply: "451 4.7.5 " + t.host + ": " + err.Error()}
+	}
+	port := uint16(rl.port)
+	addrs := make([]string, 0, len(p.Addrs))
+	for _, ip := range p.Addrs {
+		addrs = append(addrs, netip.AddrPortFrom(ip, port).String())
+	}
+	return addrs, p, nil
 }
 
 // addrs returns host:port for each address of host.
@@ -147,11 +223,12 @@ func (rl *relay) attemptDomain(ctx context.Context, q *queued, domain string, rc
 	pending := rcpts
 	last := &hostError{reply: "451 4.4.1 No host could be reached for " + domain}
 	allPerm := true // every host failed permanently (no address at all)
-	for _, host := range hosts {
-		addrs, err := rl.addrs(ctx, host)
+	for _, t := range hosts {
+		addrs, policy, err := rl.route(ctx, t)
 		if err != nil {
 			errors.As(err, &last)
 			allPerm = allPerm && last.perm
+			rl.log.Info("host skipped", "id", q.ID, "host", t.host, "err", err)
 			continue
 		}
 		allPerm = false
@@ -159,11 +236,19 @@ func (rl *relay) attemptDomain(ctx context.Context, q *queued, domain string, rc
 			if ctx.Err() != nil {
 				return
 			}
-			done, err := rl.send(ctx, q, host, addr, pending)
+			// The template of the events raised for this host
+			// (events.NewContext); Exim's router and transport names.
+			ev := events.Event{MessageID: q.ID, Sender: q.From, Domain: domain, Router: "dnslookup",
+				Transport: "remote_smtp", Host: t.host, DNSSEC: policy.AddrSecure}
+			if rl.smarthost != "" {
+				ev.Router = "smarthost"
+			}
+			ev.HostAddr, _ = netip.ParseAddrPort(addr)
+			done, err := rl.send(events.NewContext(ctx, ev), q, t.host, addr, policy, pending)
 			if err == nil || done {
 				return // every recipient has a reply from this host
 			}
-			last = &hostError{reply: "451 4.4.2 " + host + " [" + addr + "]: " + err.Error()}
+			last = &hostError{reply: "451 4.4.2 " + t.host + " [" + addr + "]: " + err.Error()}
 			if pending = stillPending(pending); len(pending) == 0 {
 				return
 			}
@@ -183,9 +268,11 @@ func stillPending(rs []*queuedRcpt) []*queuedRcpt {
 }
 
 // send delivers q to rcpts over one connection to addr, reusing an idle
-// one when there is. done reports that every recipient got a reply.
-func (rl *relay) send(ctx context.Context, q *queued, host, addr string, rcpts []*queuedRcpt) (done bool, err error) {
-	pc := rl.pool.get(addr)
+// one made under the same policy when there is. done reports that every
+// recipient got a reply.
+func (rl *relay) send(ctx context.Context, q *queued, host, addr string, policy *dane.Policy, rcpts []*queuedRcpt) (done bool, err error) {
+	key := poolKey(host, addr, policy)
+	pc := rl.pool.get(key)
 	if pc != nil {
 		done, err = rl.sendOn(ctx, q, host, pc, rcpts)
 		if err == nil || done || anyAnswered(rcpts) {
@@ -193,12 +280,25 @@ func (rl *relay) send(ctx context.Context, q *queued, host, addr string, rcpts [
 		}
 		// The idle connection had gone stale: try once on a new one.
 	}
-	pc, err = rl.dial(ctx, host, addr)
+	pc, err = rl.dial(ctx, host, addr, policy)
 	if err != nil {
-		rl.log.Info("connection failed", "id", q.ID, "host", host, "addr", addr, "err", err)
+		rl.log.Info("connection failed", append([]any{"id", q.ID, "host", host, "addr", addr, "err", err}, pc.tlsAttrs(rl)...)...)
+		rl.events.HostDefer(ctx, err)
 		return false, err
 	}
+	pc.key = key
 	return rl.sendOn(ctx, q, host, pc, rcpts)
+}
+
+// poolKey names the connections that may be reused for a host: a
+// connection authenticated by DANE only for the host and next-hop domain
+// it was verified for.
+func poolKey(host, addr string, p *dane.Policy) string {
+	k := addr + " " + host
+	if p.Action != dane.Opportunistic {
+		k += " " + strings.Join(p.Names, ",")
+	}
+	return k
 }
 
 func anyAnswered(rs []*queuedRcpt) bool {
@@ -213,54 +313,89 @@ func anyAnswered(rs []*queuedRcpt) bool {
 // pooledConn is an outbound connection and what the log says of it.
 type pooledConn struct {
 	c        *client.Conn
+	key      string // connPool key
 	addr     string
-	verified bool // the certificate chain verified for the host name
+	dane     dane.Result // the handshake's DANE (or PKIX) outcome
+	ocsp     *ocsp.Result
 	idleFrom time.Time
 }
 
-func (rl *relay) dial(ctx context.Context, host, addr string) (*pooledConn, error) {
+// tlsAttrs are the log fields of the connection's TLS: version, CV= (Exim's
+// dane|yes|no), and the DANE and OCSP outcomes where they were asked for.
+func (pc *pooledConn) tlsAttrs(rl *relay) []any {
+	version, cv := "none", "no"
+	if pc.c != nil {
+		if st, ok := pc.c.TLS(); ok {
+			version = strings.ReplaceAll(tls.VersionName(st.Version), " ", "")
+			if pc.dane.CV != "" {
+				cv = pc.dane.CV
+			}
+		}
+	}
+	attrs := []any{"tls", version, "cv", cv}
+	if rl.dane != dane.Off || pc.dane.Err != nil {
+		attrs = append(attrs, "dane", pc.dane)
+	}
+	if pc.ocsp != nil {
+		attrs = append(attrs, "ocsp", *pc.ocsp)
+	}
+	return attrs
+}
+
+// dial connects to addr with the TLS that policy and -ocsp ask for. On
+// error the returned pooledConn has no connection, only the TLS outcome.
+func (rl *relay) dial(ctx context.Context, host, addr string, policy *dane.Policy) (*pooledConn, error) {
 	pc := &pooledConn{addr: addr}
+	// RFC 7435 opportunistic security: encrypt whatever the certificate;
+	// verification is recorded (CV= in the log). With secure TLSA records
+	// the policy turns it into DANE authentication (RFC 7672 section 3).
+	tc := policy.TLSConfig(&tls.Config{ServerName: host, InsecureSkipVerify: true, RootCAs: rl.roots})
+	var usages uint8
+	if policy.Action == dane.Authenticate {
+		usages = dane.UsageBits(policy.Usable)
+	}
+	var chk *ocsp.Checker
+	if mode := ocsp.WithDANE(rl.ocsp, usages); mode != ocsp.Off {
+		chk = &ocsp.Checker{Mode: mode}
+		tc = chk.TLSConfig(tc) // after DANE's check
+	}
+	if rl.events != nil {
+		tc.VerifyConnection = rl.events.VerifyConnection(ctx, tc.VerifyConnection) // tls:cert first
+	}
 	opts := &client.Options{
 		Hostname:  rl.hostname,
 		TLSPolicy: client.TLSOpportunistic,
 		Logger:    rl.log,
-		TLSConfig: &tls.Config{
-			ServerName: host,
-			// RFC 7435 opportunistic security: encrypt whatever the
-			// certificate; verification is recorded (CV= in the log), and
-			// dane/ocsp enforce it where configured.
-			InsecureSkipVerify: true,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				pc.verified = verifyChain(cs, host, rl.roots) == nil
-				return nil
-			},
-		},
+		TLSConfig: tc,
 	}
+	if policy.TLSRequired() || chk != nil && chk.Mode == ocsp.Require {
+		opts.TLSPolicy = client.TLSRequired
+	}
+	var dialer events.ContextDialer
 	if len(rl.socks) > 0 {
-		opts.Dialer = &socks5.Dialer{Proxies: rl.socks, Logger: rl.log}
+		dialer = &socks5.Dialer{Proxies: rl.socks, Logger: rl.log}
+	}
+	if rl.events != nil {
+		dialer = rl.events.Dialer(dialer) // tcp:connect, smtp:connect, tcp:close
+	}
+	if dialer != nil {
+		opts.Dialer = dialer
 	}
 	if rl.smarthost != "" && rl.authUser != "" {
 		opts.Auth = sasl.NewPlainClient("", rl.authUser, rl.authPass)
 		opts.TLSPolicy = client.TLSRequired // never a password in the clear
 	}
 	c, err := client.Dial(ctx, addr, opts)
+	pc.dane = policy.Result()
+	if chk != nil {
+		r := chk.Result()
+		pc.ocsp = &r
+	}
 	if err != nil {
-		return nil, err
+		return pc, err
 	}
 	pc.c = c
 	return pc, nil
-}
-
-func verifyChain(cs tls.ConnectionState, host string, roots *x509.CertPool) error {
-	if len(cs.PeerCertificates) == 0 {
-		return errors.New("no certificate")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range cs.PeerCertificates[1:] {
-		inter.AddCert(c)
-	}
-	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
-	return err
 }
 
 func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledConn, rcpts []*queuedRcpt) (bool, error) {
@@ -279,13 +414,15 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 		to[i] = r.Addr
 	}
 	res, sendErr := pc.c.Send(ctx, &client.Envelope{From: q.From, To: to, Size: size}, f)
-	tlsVersion, cv := "none", "no"
-	if st, ok := pc.c.TLS(); ok {
-		tlsVersion = strings.ReplaceAll(tls.VersionName(st.Version), " ", "")
-		if pc.verified {
-			cv = "yes"
+	if rl.events != nil {
+		ev, _ := events.FromContext(ctx)
+		ev.DANE = pc.dane.Verified
+		if st, ok := pc.c.TLS(); ok && len(st.PeerCertificates) > 0 {
+			ev.PeerCert = st.PeerCertificates[0]
 		}
+		ctx = events.NewContext(ctx, ev)
 	}
+	tlsAttrs := pc.tlsAttrs(rl)
 	done := true
 	for i, r := range rcpts {
 		rr := res.Recipients[i]
@@ -301,8 +438,9 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 				done = false
 			}
 		}
-		attrs := []any{"id", q.ID, "rcpt", r.Addr, "host", host, "addr", pc.addr,
-			"tls", tlsVersion, "cv", cv, "result", resultWord(rr.Status), "reply", reply}
+		rl.events.Recipient(ctx, r.Addr, rr.Reply) // msg:delivery, msg:rcpt:host:defer, msg:fail:delivery
+		attrs := append([]any{"id", q.ID, "rcpt", r.Addr, "host", host, "addr", pc.addr}, tlsAttrs...)
+		attrs = append(attrs, "result", resultWord(rr.Status), "reply", reply)
 		if len(rl.socks) > 0 {
 			attrs = append(attrs, "socks", pc.c.RemoteAddr().String()) // the proxy used
 		}
@@ -310,6 +448,7 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 	}
 	if sendErr != nil {
 		pc.c.Close()
+		rl.events.HostDefer(ctx, sendErr)
 		return done, sendErr
 	}
 	if pc.c.Messages() >= maxMessagesPerConn {
@@ -346,18 +485,18 @@ func formatReply(e *smtp.SMTPError) string {
 	return s
 }
 
-// connPool keeps idle outbound connections per address for reuse.
+// connPool keeps idle outbound connections for reuse, by poolKey.
 type connPool struct {
 	mu   sync.Mutex
 	idle map[string][]*pooledConn
 }
 
-func (p *connPool) get(addr string) *pooledConn {
+func (p *connPool) get(key string) *pooledConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for list := p.idle[addr]; len(list) > 0; list = p.idle[addr] {
+	for list := p.idle[key]; len(list) > 0; list = p.idle[key] {
 		pc := list[len(list)-1]
-		p.idle[addr] = list[:len(list)-1]
+		p.idle[key] = list[:len(list)-1]
 		if time.Since(pc.idleFrom) < maxIdlePerConn {
 			return pc
 		}
@@ -373,14 +512,14 @@ func (p *connPool) put(pc *pooledConn) {
 	if p.idle == nil {
 		p.idle = map[string][]*pooledConn{}
 	}
-	p.idle[pc.addr] = append(p.idle[pc.addr], pc)
+	p.idle[pc.key] = append(p.idle[pc.key], pc)
 }
 
 // sweep closes connections idle too long; closeAll closes every one.
 func (p *connPool) sweep(all bool) {
 	p.mu.Lock()
 	var stale []*pooledConn
-	for addr, list := range p.idle {
+	for key, list := range p.idle {
 		keep := list[:0]
 		for _, pc := range list {
 			if all || time.Since(pc.idleFrom) >= maxIdlePerConn {
@@ -389,7 +528,7 @@ func (p *connPool) sweep(all bool) {
 				keep = append(keep, pc)
 			}
 		}
-		p.idle[addr] = keep
+		p.idle[key] = keep
 	}
 	p.mu.Unlock()
 	for _, pc := range stale {

@@ -155,7 +155,7 @@ func (s *spool) load() ([]*queued, []error) {
 				err = errors.New("message file missing")
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("spool entry %s: %w", id, err))
+				errs = append(errs, &badEntry{id: id, err: err})
 				os.Rename(s.envPath(id), s.envPath(id)+".bad")
 				continue
 			}
@@ -179,3 +179,13 @@ func (s *spool) read(id string) (*queued, error) {
 	}
 	return &q, nil
 }
+
+// badEntry is a spool entry given up at start: its envelope does not
+// parse or its message file is gone. The envelope is kept aside as .bad.
+type badEntry struct {
+	id  string
+	err error
+}
+
+func (e *badEntry) Error() string { return fmt.Sprintf("spool entry %s: %v", e.id, e.err) }
+func (e *badEntry) Unwrap() error { return e.err }
