@@ -3,6 +3,8 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -223,5 +225,42 @@ func TestInteropOCSPRequireToExim(t *testing.T) {
 				t.Fatalf("Exim received %d messages", n)
 			}
 		})
+	}
+}
+
+// Exim 4.96 as the sending client with hosts_require_dane = * delivers to
+// the MTA, whose generated certificate the test publishes as a 3 1 1
+// TLSA record in a zone that unbound validates: Exim's log shows CV=dane.
+// Exim's stub resolver only asks port 53, so unbound listens on
+// 127.0.10.53:53 and Exim sees it through a private /etc/resolv.conf.
+func TestInteropEximRequiresDANEToMTA(t *testing.T) {
+	_, addr, data := startBinary(t, "-hostname", "mx.dane.test", "-local-domains", "dane.test")
+	certPEM, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(certPEM)
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, portStr, _ := strings.Cut(addr, ":")
+	port, _ := strconv.Atoi(portStr)
+	ns := interop.StartUnboundOn(t, "127.0.10.53", 53, map[string]string{
+		"dane.test": fmt.Sprintf("mx A 127.0.0.1\n_%d._tcp.mx TLSA %s\n", port, tlsa(t, cert, 3, 1, 1)),
+	})
+	log := interop.EximSendResolving(t, "127.0.10.53", "dnssec_require_domains = *", "mx.dane.test", port,
+		"sender@elsewhere.test", []string{"dane@dane.test"}, "Subject: dane\n\nvia DANE\n", "hosts_require_dane = *")
+	line := ""
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "=> dane@dane.test") {
+			line = l
+		}
+	}
+	if line == "" || !strings.Contains(line, "CV=dane") {
+		t.Fatalf("Exim (resolver %s) did not deliver with CV=dane:\n%s", ns, log)
+	}
+	if msgs := maildirFiles(t, data, "dane@dane.test"); len(msgs) != 1 {
+		t.Fatalf("%d messages in the mailbox", len(msgs))
 	}
 }

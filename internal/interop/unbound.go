@@ -2,9 +2,11 @@ package interop
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,14 @@ import (
 // It returns the resolver's "127.0.0.1:port"; unbound is stopped, by its
 // pid, when the test ends.
 func StartUnbound(t testing.TB, zones map[string]string) string {
+	t.Helper()
+	return StartUnboundOn(t, "127.0.0.1", FreePort(t), zones)
+}
+
+// StartUnboundOn is StartUnbound on a given loopback address and port,
+// for peers such as Exim whose stub resolver only asks port 53 (see
+// EximSendResolving).
+func StartUnboundOn(t testing.TB, ip string, port int, zones map[string]string) string {
 	t.Helper()
 	Need(t, "unbound", "ldns-keygen", "ldns-signzone")
 	dir := t.TempDir()
@@ -64,9 +74,8 @@ func StartUnbound(t testing.TB, zones map[string]string) string {
 	if err := os.WriteFile(filepath.Join(dir, "anchors.keys"), []byte(anchors.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := FreePort(t)
 	conf := fmt.Sprintf(`server:
-    interface: 127.0.0.1
+    interface: %s
     port: %d
     do-ip6: no
     username: ""
@@ -87,7 +96,7 @@ func StartUnbound(t testing.TB, zones map[string]string) string {
 %s
 remote-control:
     control-enable: no
-%s`, port, dir, filepath.Join(dir, "anchors.keys"), insecure.String(), auth.String())
+%s`, ip, port, dir, filepath.Join(dir, "anchors.keys"), insecure.String(), auth.String())
 	cf := filepath.Join(dir, "unbound.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -97,7 +106,7 @@ remote-control:
 	}
 	// -d: stay in the foreground, so that the test owns the pid.
 	Start(t, "unbound", "-d", "-c", cf)
-	addr := Addr(port)
+	addr := net.JoinHostPort(ip, strconv.Itoa(port))
 	WaitPort(t, addr, 10*time.Second)
 	return addr
 }
