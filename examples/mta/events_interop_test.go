@@ -3,7 +3,9 @@
 package main
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -13,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smtpkit/smtpkit/dane"
+	"github.com/smtpkit/smtpkit/events"
+	"github.com/smtpkit/smtpkit/internal/dnstest"
 	"github.com/smtpkit/smtpkit/internal/interop"
+	"github.com/smtpkit/smtpkit/internal/pkitest"
 )
 
 // deliverEvents has an MTA binary deliver n messages of one recipient to
@@ -139,5 +145,38 @@ func TestInteropEventsSQLite(t *testing.T) {
 	if received := strings.Count(exim.MainLog(), " <= "); received != n-1 ||
 		got["msg:delivery mta1.test"] != n-1 || got["msg:fail:delivery mta1.test"] != 1 {
 		t.Fatalf("rows %v, Exim received %d", got, received)
+	}
+}
+
+// A tls:cert veto on the Exim peer's certificate defers the delivery with
+// the veto's reason. The route is DANE-secured (a 3 1 1 record for Exim's
+// certificate), so TLS is mandatory and no plaintext fallback follows the
+// refused handshake, as with Exim's own tls:cert veto where TLS is
+// required.
+func TestInteropEventsTLSCertVetoOnExim(t *testing.T) {
+	leaf := pkitest.NewCA(t, pkitest.ECDSA).Issue(t, pkitest.Leaf{Names: []string{"mx.ee.test"}})
+	exim := eximWithCert(t, leaf, "")
+	dns := dnstest.Start(t, dnstest.Zone{Name: "ee.test", Secure: true,
+		Text: "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + tlsa(t, leaf.Certificate, 3, 1, 1)})
+	cfg := relayConfig(t, dns, interop.Addr(exim.Port))
+	cfg.DANE = dane.Try
+	cfg.Retry = []time.Duration{time.Hour}
+	cfg.eventHandlers = []events.Handler{events.HandlerFunc(func(_ context.Context, ev events.Event) error {
+		if ev.Name == events.TLSCert && ev.Data == "0" {
+			return errors.New("certificate of " + ev.Host + " refused by policy")
+		}
+		return nil
+	})}
+	tm := startMTA(t, cfg)
+	sendMessage(t, tm.addr, "sender@example.test", []string{"a@ee.test"}, body)
+	line := tm.waitLog(t, `msg="delivery deferred"`)
+	if !strings.Contains(line, "certificate of mx.ee.test refused by policy") {
+		t.Fatalf("deferral: %s", line)
+	}
+	if n := len(exim.Messages()); n != 0 {
+		t.Fatalf("Exim received %d messages despite the veto", n)
+	}
+	if strings.Contains(exim.MainLog(), " <= ") {
+		t.Fatalf("Exim accepted a message:\n%s", exim.MainLog())
 	}
 }
