@@ -67,7 +67,11 @@ func (s srcReader) Read(p []byte) (int, error) {
 // prepareBody settles BodyAuto and, when the caller gave no Size and the
 // server takes SIZE (RFC 1870), estimates it. It returns the reader to
 // send from, which may hold read-ahead bytes.
-func (c *Conn) prepareBody(env *Envelope, msg io.Reader) (BodyType, int64, io.Reader, error) {
+//
+// With noPeek, a message that is not an io.ReadSeeker is not read: BodyAuto
+// declares BODY=8BITMIME where advertised (RFC 6152 allows it for 7-bit
+// content) and SIZE is sent only when the caller gave it.
+func (c *Conn) prepareBody(env *Envelope, msg io.Reader, noPeek bool) (BodyType, int64, io.Reader, error) {
 	body, size := env.Body, env.Size
 	want8 := body == BodyAuto && c.hasExt("8BITMIME")
 	wantSize := size <= 0 && c.hasExt("SIZE")
@@ -81,6 +85,12 @@ func (c *Conn) prepareBody(env *Envelope, msg io.Reader) (BodyType, int64, io.Re
 		if start, err := rs.Seek(0, io.SeekCurrent); err == nil {
 			return c.scanSeeker(rs, start, body, size, want8, wantSize)
 		}
+	}
+	if noPeek {
+		if want8 {
+			body = Body8Bit
+		}
+		return body, size, msg, nil
 	}
 	if c.peek == nil {
 		c.peek = bufio.NewReaderSize(msg, PeekSize)

@@ -28,21 +28,26 @@ func (e *tlsError) Unwrap() error { return e.err }
 // ErrTLSRequired. The connection is closed on error (with QUIT when the
 // session is still in step).
 func Dial(ctx context.Context, addr string, opts *Options) (*Conn, error) {
-	o := opts.withDefaults()
+	return dialFallback(ctx, addr, opts.withDefaults(), nil)
+}
+
+// dialFallback is Dial, with DialSend's first message when em is set.
+func dialFallback(ctx context.Context, addr string, o Options, em *earlyMail) (*Conn, error) {
 	if strings.ContainsAny(o.Hostname, " \t\r\n") {
 		return nil, fmt.Errorf("client: bad EHLO name %q", o.Hostname)
 	}
-	c, err := dial(ctx, addr, o)
+	c, err := dial(ctx, addr, o, em)
 	var te *tlsError
 	if err != nil && o.TLSPolicy == TLSOpportunistic && errors.As(err, &te) && ctx.Err() == nil {
+		// The handshake comes before any envelope after TLS.
 		o.Logger.Info("TLS failed, connecting again in plaintext", "remote", addr, "err", err)
 		o.TLSPolicy = TLSNone
-		return dial(ctx, addr, o)
+		return dial(ctx, addr, o, em)
 	}
 	return c, err
 }
 
-func dial(ctx context.Context, addr string, o Options) (*Conn, error) {
+func dial(ctx context.Context, addr string, o Options, em *earlyMail) (*Conn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -61,7 +66,12 @@ func dial(ctx context.Context, addr string, o Options) (*Conn, error) {
 	defer stop()
 
 	var op Opening
-	err = c.open(ctx, &op)
+	err = c.open(ctx, &op, em)
+	if err != nil && em.sent() {
+		// The replies to the envelope are pending: no QUIT.
+		err = fmt.Errorf("%w: %w", ErrEarlyFailed, err)
+		c.fail(err)
+	}
 	op.Err = err
 	for _, ext := range o.Extensions {
 		if ep, ok := ext.(EarlyPipeliner); ok {
@@ -78,14 +88,18 @@ func dial(ctx context.Context, addr string, o Options) (*Conn, error) {
 	return c, nil
 }
 
-// open runs the session's opening on a fresh connection.
-func (c *Conn) open(ctx context.Context, op *Opening) error {
+// open runs the session's opening on a fresh connection. With em, the
+// first message's envelope may go with the EHLO (see DialSend).
+func (c *Conn) open(ctx context.Context, op *Opening, em *earlyMail) error {
 	t := c.opts.Timeouts
-	var earlyTLS bool
+	var (
+		earlyTLS bool
+		pl       EarlyPipeliner
+	)
 	for _, ext := range c.opts.Extensions {
 		if ep, ok := ext.(EarlyPipeliner); ok {
 			if ehlo, starttls := ep.PipelineOpening(c); ehlo {
-				op.Early = true
+				op.Early, pl = true, ep
 				earlyTLS = starttls && c.opts.TLSPolicy != TLSNone
 				break
 			}
@@ -97,6 +111,8 @@ func (c *Conn) open(ctx context.Context, op *Opening) error {
 		c.writeLine("EHLO " + c.opts.Hostname)
 		if earlyTLS {
 			c.writeLine("STARTTLS")
+		} else if c.opts.TLSPolicy != TLSRequired {
+			c.earlyEnvelope(em, pl, false)
 		}
 		if err := c.flush(t.Banner); err != nil {
 			return err
@@ -115,11 +131,14 @@ func (c *Conn) open(ctx context.Context, op *Opening) error {
 		return fmt.Errorf("client: banner from %s: %w", c.addr, op.Banner)
 	}
 
-	ehlo, tlsAnswered, err := c.greet(!op.Early, earlyTLS)
+	ehlo, tlsAnswered, err := c.greet(!op.Early, earlyTLS, em.sent())
 	if ehlo.code != 0 {
 		op.EHLO = ehlo.smtpError(false)
 	}
 	if err != nil {
+		return err
+	}
+	if err := c.checkEarly(em); err != nil {
 		return err
 	}
 
@@ -149,11 +168,21 @@ func (c *Conn) open(ctx context.Context, op *Opening) error {
 				return err
 			}
 			if started {
-				ehlo, _, err := c.greet(true, false)
+				// With a cached reply after TLS, the envelope
+				// goes with this EHLO.
+				c.writeLine("EHLO " + c.opts.Hostname)
+				c.earlyEnvelope(em, pl, true)
+				if err := c.flush(t.Command); err != nil {
+					return err
+				}
+				ehlo, _, err := c.greet(false, false, em.sent())
 				if ehlo.code != 0 {
 					op.TLSEHLO = ehlo.smtpError(false)
 				}
 				if err != nil {
+					return err
+				}
+				if err := c.checkEarly(em); err != nil {
 					return err
 				}
 			}
@@ -172,8 +201,9 @@ func (c *Conn) open(ctx context.Context, op *Opening) error {
 // falls back to HELO when EHLO is refused with 5xx (RFC 5321 section 3.2).
 // It returns the EHLO reply. With earlyTLS, a STARTTLS was written after
 // the EHLO: when EHLO is refused its reply is read (and must be a refusal)
-// before HELO, and tlsAnswered is true.
-func (c *Conn) greet(send, earlyTLS bool) (ehlo reply, tlsAnswered bool, err error) {
+// before HELO, and tlsAnswered is true. With strict (an envelope follows
+// the EHLO) a refused EHLO is an error: there is no HELO.
+func (c *Conn) greet(send, earlyTLS, strict bool) (ehlo reply, tlsAnswered bool, err error) {
 	t := c.opts.Timeouts
 	if send {
 		c.writeLine("EHLO " + c.opts.Hostname)
@@ -191,7 +221,7 @@ func (c *Conn) greet(send, earlyTLS bool) (ehlo reply, tlsAnswered bool, err err
 		c.parseEHLO(ehlo)
 		return ehlo, false, nil
 	}
-	if ehlo.class() != 5 {
+	if ehlo.class() != 5 || strict {
 		return ehlo, false, fmt.Errorf("client: EHLO: %w", ehlo.smtpError(true))
 	}
 	if earlyTLS {
@@ -222,6 +252,12 @@ func (c *Conn) greet(send, earlyTLS bool) (ehlo reply, tlsAnswered bool, err err
 // parseEHLO records the keywords of an EHLO reply (RFC 5321 section
 // 4.1.1.1: the lines after the first are "keyword [params]").
 func (c *Conn) parseEHLO(r reply) {
+	c.addKeywords(c.ext, r.lines[1:])
+}
+
+// addKeywords records keyword lines ("SIZE 1000") in m, upper-cased, those
+// of Options.IgnoreKeywords left out.
+func (c *Conn) addKeywords(m map[string]string, lines []string) {
 	ignored := func(k string) bool {
 		for _, i := range c.opts.IgnoreKeywords {
 			if strings.EqualFold(i, k) {
@@ -230,13 +266,13 @@ func (c *Conn) parseEHLO(r reply) {
 		}
 		return false
 	}
-	for _, line := range r.lines[1:] {
+	for _, line := range lines {
 		kw, param, _ := strings.Cut(strings.TrimSpace(line), " ")
 		kw = strings.ToUpper(kw)
 		if kw == "" || ignored(kw) {
 			continue
 		}
-		c.ext[kw] = strings.TrimSpace(param)
+		m[kw] = strings.TrimSpace(param)
 	}
 }
 

@@ -47,7 +47,8 @@
 // definite reply are TempFailed), or, wrapping [ErrRefused], when the
 // message was refused before MAIL. Dial returns an error wrapping the
 // server's *smtp.SMTPError when it refused the session, or
-// [ErrTLSRequired].
+// [ErrTLSRequired]. [DialSend] is Dial and Send in one call, with the
+// Result of Send even when the session could not be opened.
 //
 // # Plugging in a feature
 //
@@ -61,7 +62,12 @@
 //   - [DataReplyReader]: read a multi-reply end of data (PRDR's 353, one
 //     reply per recipient, a final reply);
 //   - [EarlyPipeliner]: send EHLO (and STARTTLS) before the banner, and
-//     learn the outcome to keep a capability cache (PIPECONNECT).
+//     learn the outcome to keep a capability cache (PIPECONNECT);
+//   - [EarlyEnveloper]: an EarlyPipeliner that returns the cached
+//     capabilities, so that [DialSend] writes the first message's
+//     envelope with the EHLO, before its reply; a stale cache or a
+//     refusal before the message left gives [ErrEarlyFailed] and nothing
+//     delivered.
 //
 // TLS checks plug in through Options.TLSConfig (VerifyConnection) and
 // proxies through Options.Dialer; neither needs a hook.

@@ -18,6 +18,11 @@ import (
 //	Send:  MailChecker.CheckMail → MailParamer.MailParams → MAIL, RCPT...,
 //	       DATA or BDAT → DataReplyReader.ReadDataReply
 //
+// DialSend with an EarlyEnveloper that knows the capabilities runs Send's
+// first hooks before the EHLO reply (EarlyEnveloper.CachedEHLO →
+// MailChecker → MailParamer → EHLO, MAIL, RCPT..., DATA), then the rest of
+// Dial and of Send.
+//
 // Hooks receive the *Conn to look at the server's capabilities
 // (Conn.Extension) and TLS state (Conn.TLS); they must not call Send,
 // Reset, Close or SMTPClient on it.
@@ -105,15 +110,38 @@ type EarlyPipeliner interface {
 	// also true, and a policy other than TLSNone, it writes STARTTLS in
 	// the same packet. Then it reads the banner and the replies in order.
 	PipelineOpening(c *Conn) (ehlo, starttls bool)
-	// Opened is called when Dial ends, with what the server answered,
-	// so that the extension can update or drop its cache.
+	// Opened is called when Dial ends (in DialSend, before the replies
+	// to an early envelope are read), with what the server answered, so
+	// that the extension can update or drop its cache.
 	Opened(c *Conn, o *Opening)
+}
+
+// EarlyEnveloper is an EarlyPipeliner that also knows, from a cache, the
+// capabilities the server will announce, so that DialSend can write the
+// first message's envelope with the EHLO before its reply arrives: with
+// the early EHLO in plaintext, with the EHLO after the TLS handshake when
+// STARTTLS went early.
+//
+// The MailChecker and MailParamer hooks for that envelope see the cached
+// capabilities through Conn.Extension. When the EHLO reply comes, its
+// keywords must be the cached ones (after Options.IgnoreKeywords, order
+// aside); otherwise, or when the server refuses the session or answers
+// out of step before any of the message is sent, DialSend closes the
+// connection and fails with an error wrapping ErrEarlyFailed, and the
+// caller should forget the entry and send again without early pipelining.
+type EarlyEnveloper interface {
+	EarlyPipeliner
+	// CachedEHLO returns the keyword lines ("SIZE 52428800") of the
+	// server's EHLO reply after TLS when afterTLS is true, of the
+	// plaintext one otherwise; ok false means unknown.
+	CachedEHLO(c *Conn, afterTLS bool) (keywords []string, ok bool)
 }
 
 // Opening is what the server answered while Dial opened a session.
 type Opening struct {
 	// Early is true when EHLO (and maybe STARTTLS) were written before
-	// the banner.
+	// the banner. DialSend may have written an envelope too (see
+	// EarlyEnveloper).
 	Early bool
 	// Banner is the greeting; nil if none was read.
 	Banner *smtp.SMTPError

@@ -117,14 +117,18 @@ func (c *Conn) Send(ctx context.Context, env *Envelope, msg io.Reader) (*Result,
 	if env == nil {
 		return &Result{}, errors.New("client: nil Envelope")
 	}
+	tx := &txn{c: c, env: env, res: newResult(env)}
+	err := tx.run(ctx, msg)
+	tx.settle(err)
+	return tx.res, err
+}
+
+func newResult(env *Envelope) *Result {
 	res := &Result{Recipients: make([]RecipientResult, len(env.To))}
 	for i, a := range env.To {
 		res.Recipients[i].Address = a
 	}
-	tx := &txn{c: c, env: env, res: res}
-	err := tx.run(ctx, msg)
-	tx.settle(err)
-	return res, err
+	return res
 }
 
 // txn is the state of one Send.
@@ -136,20 +140,41 @@ type txn struct {
 	accepted []int // indexes accepted at RCPT, in order
 	mailErr  *smtp.SMTPError
 	closing  *smtp.SMTPError // a 421 reply
+	dataSent bool            // some of the message may have been sent
 }
 
 func (tx *txn) run(ctx context.Context, msg io.Reader) error {
-	c, env := tx.c, tx.env
+	c := tx.c
 	if err := c.usable(); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	stop := c.watch(ctx)
+	defer stop()
 
+	mail, r, binary, err := tx.prepare(msg, false)
+	if err != nil || mail == "" {
+		return err
+	}
+	bdat := c.hasExt("CHUNKING")
+	if c.hasExt("PIPELINING") {
+		return tx.pipelined(mail, r, bdat, binary)
+	}
+	return tx.lockstep(mail, r, bdat, binary)
+}
+
+// prepare checks the addresses (a bad recipient is decided at once) and
+// builds the MAIL command from the server's capabilities and the
+// extensions. It returns mail "" and no error when no recipient is left,
+// and the reader to send the message from. With noPeek a message that is
+// not an io.ReadSeeker is not read (see prepareBody).
+func (tx *txn) prepare(msg io.Reader, noPeek bool) (mail string, r io.Reader, binary bool, err error) {
+	c, env := tx.c, tx.env
 	utf8 := env.UTF8 || !isASCII(env.From)
 	if !validAddress(env.From) {
-		return tx.refuse(&smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "bad sender address syntax"})
+		return "", nil, false, tx.refuse(&smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "bad sender address syntax"})
 	}
 	for i, a := range env.To {
 		if !validAddress(a) || a == "" {
@@ -160,29 +185,21 @@ func (tx *txn) run(ctx context.Context, msg io.Reader) error {
 		tx.sent = append(tx.sent, i)
 	}
 	if len(tx.sent) == 0 {
-		return nil
+		return "", nil, false, nil
 	}
-
-	stop := c.watch(ctx)
-	defer stop()
-
-	body, size, r, err := c.prepareBody(env, msg)
+	body, size, r, err := c.prepareBody(env, msg, noPeek)
 	if err != nil {
-		return err
+		return "", nil, false, err
 	}
 	params, err := tx.mailParams(body, size, utf8)
 	if err != nil {
-		return err
+		return "", nil, false, err
 	}
-	mail := "MAIL FROM:<" + env.From + ">"
+	mail = "MAIL FROM:<" + env.From + ">"
 	if len(params) > 0 {
 		mail += " " + strings.Join(params, " ")
 	}
-	bdat := c.hasExt("CHUNKING")
-	if c.hasExt("PIPELINING") {
-		return tx.pipelined(mail, r, bdat, body == BodyBinary)
-	}
-	return tx.lockstep(mail, r, bdat, body == BodyBinary)
+	return mail, r, body == BodyBinary, nil
 }
 
 // mailParams collects the MAIL parameters, or refuses the message.
@@ -426,6 +443,13 @@ func (tx *txn) pipelined(mail string, r io.Reader, bdat, binary bool) error {
 	if err != nil {
 		return err
 	}
+	return tx.dataReply(rep, r)
+}
+
+// dataReply handles the reply to a pipelined DATA and, after a 354,
+// sends the message.
+func (tx *txn) dataReply(rep reply, r io.Reader) error {
+	c, t := tx.c, tx.c.opts.Timeouts
 	if rep.code != 354 {
 		if tx.mailErr != nil || len(tx.accepted) == 0 {
 			c.dirty = tx.mailErr == nil
@@ -569,6 +593,7 @@ func (tx *txn) lockstep(mail string, r io.Reader, bdat, binary bool) error {
 // reply.
 func (tx *txn) data(r io.Reader) error {
 	c, t := tx.c, tx.c.opts.Timeouts
+	tx.dataSent = true
 	c.wTimeout = t.DataBlock
 	tw := newTextWriter(c.bw, true)
 	_, err := io.CopyBuffer(tw, srcReader{r}, c.scratch())
@@ -605,6 +630,7 @@ func (tx *txn) data(r io.Reader) error {
 // refusal.
 func (tx *txn) chunks(k *chunker, pipelining bool) error {
 	c, t := tx.c, tx.c.opts.Timeouts
+	tx.dataSent = true
 	var (
 		pending int
 		refused bool

@@ -3,6 +3,7 @@ package pipeconnect
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -19,19 +20,30 @@ import (
 // cache: the entry is written when the server offers PIPECONNECT and
 // removed when it does not, or when the opening failed.
 //
-// Use Dial rather than client.Dial: on a failure of an early opening it
-// connects once more the classic way.
+// It is also a client.EarlyEnveloper: with DialSend the first message's
+// envelope goes with the EHLO, built for the cached capabilities.
+//
+// Use Dial and DialSend rather than client.Dial and client.DialSend: on a
+// failure of an early opening or envelope they connect once more the
+// classic way.
 type Client struct {
 	// Cache holds the EHLO replies; nil means a process-wide MemoryCache.
 	Cache  Cache
 	Logger *slog.Logger
 
-	// early is set, per Dial, to whether the opening was early.
-	early *bool
+	// st is set per Dial.
+	st *dialState
+}
+
+// dialState is what one Dial learns, and whether it opens classically.
+type dialState struct {
+	early   bool // the opening was early
+	key     Key
+	classic bool // no early pipelining
 }
 
 var (
-	_            client.EarlyPipeliner = (*Client)(nil)
+	_            client.EarlyEnveloper = (*Client)(nil)
 	defaultCache                       = &MemoryCache{}
 )
 
@@ -62,6 +74,12 @@ func KeyFor(c *client.Conn) Key {
 // for this server that offers PIPECONNECT, and STARTTLS with it when the
 // entry's cleartext reply offered STARTTLS.
 func (p *Client) PipelineOpening(c *client.Conn) (ehlo, starttls bool) {
+	if p.st != nil {
+		p.st.key = KeyFor(c)
+		if p.st.classic {
+			return false, false
+		}
+	}
 	e, ok := p.cache().Get(KeyFor(c))
 	if !ok || !e.offers() {
 		return false, false
@@ -69,10 +87,26 @@ func (p *Client) PipelineOpening(c *client.Conn) (ehlo, starttls bool) {
 	return true, e.has("STARTTLS")
 }
 
+// CachedEHLO returns the cached keywords, cleartext or after TLS, of an
+// entry that offers PIPECONNECT.
+func (p *Client) CachedEHLO(c *client.Conn, afterTLS bool) ([]string, bool) {
+	if p.st != nil && p.st.classic {
+		return nil, false
+	}
+	e, ok := p.cache().Get(KeyFor(c))
+	if !ok || !e.offers() {
+		return nil, false
+	}
+	if afterTLS {
+		return e.TLSEHLO, e.TLSEHLO != nil
+	}
+	return e.EHLO, true
+}
+
 // Opened updates the cache from what the server answered.
 func (p *Client) Opened(c *client.Conn, o *client.Opening) {
-	if p.early != nil {
-		*p.early = o.Early
+	if p.st != nil {
+		p.st.early = o.Early
 	}
 	k := KeyFor(c)
 	if o.Err != nil || o.Banner == nil || o.Banner.Code != 220 || o.EHLO == nil || o.EHLO.Code != 250 {
@@ -129,13 +163,59 @@ func Keywords(ehlo *smtp.SMTPError) []string {
 // opening fails, the cache entry is dropped and Dial connects once more
 // without early pipelining, as Exim does.
 func Dial(ctx context.Context, addr string, opts *client.Options, p *Client) (*client.Conn, error) {
+	o, st := p.options(opts)
+	c, err := client.Dial(ctx, addr, &o)
+	if err == nil || !st.early || ctx.Err() != nil {
+		return c, err
+	}
+	p.log().Info("pipeconnect: retrying without early pipelining", "server", addr, "err", err)
+	st.classic = true
+	c, err2 := client.Dial(ctx, addr, &o)
+	if err2 != nil {
+		return nil, fmt.Errorf("pipeconnect: early opening failed (%v), then: %w", err, err2)
+	}
+	return c, nil
+}
+
+// DialSend is client.DialSend with PIPECONNECT: with a cache entry that
+// offers PIPECONNECT the first message's envelope goes with the EHLO
+// (cleartext: EHLO, MAIL, RCPT..., DATA before the banner; with STARTTLS:
+// EHLO and STARTTLS before the banner, the envelope with the EHLO after
+// the handshake). When the early opening or envelope fails before any of
+// the message was sent (a banner other than 220 such as 554 SMTP
+// synchronization error, a refused EHLO, capabilities other than the
+// cached ones, replies out of step: an error wrapping
+// client.ErrEarlyFailed), the entry is dropped and the message is sent
+// once more the classic way on a fresh connection; nothing was delivered
+// by the first attempt. After the message was sent, errors are Send's and
+// nothing is retried.
+func DialSend(ctx context.Context, addr string, opts *client.Options, p *Client, env *client.Envelope, msg io.Reader) (*client.Conn, *client.Result, error) {
+	o, st := p.options(opts)
+	c, res, err := client.DialSend(ctx, addr, &o, env, msg)
+	if c != nil || !st.early || ctx.Err() != nil {
+		return c, res, err
+	}
+	// The session did not open, or the early envelope failed: either
+	// way nothing of the message left and msg was not consumed.
+	p.cache().Delete(st.key)
+	p.log().Info("pipeconnect: retrying without early pipelining", "server", addr, "err", err)
+	st.classic = true
+	c, res2, err2 := client.DialSend(ctx, addr, &o, env, msg)
+	if err2 != nil && c == nil {
+		return nil, res2, fmt.Errorf("pipeconnect: early pipelining failed (%v), then: %w", err, err2)
+	}
+	return c, res2, err2
+}
+
+// options puts a copy of p, with its own state, first in the extensions.
+func (p *Client) options(opts *client.Options) (client.Options, *dialState) {
 	var o client.Options
 	if opts != nil {
 		o = *opts
 	}
-	var early bool
+	st := &dialState{}
 	mine := *p
-	mine.early = &early
+	mine.st = st
 	exts := []client.Extension{&mine}
 	for _, e := range o.Extensions {
 		if _, ok := e.(*Client); !ok {
@@ -143,14 +223,5 @@ func Dial(ctx context.Context, addr string, opts *client.Options, p *Client) (*c
 		}
 	}
 	o.Extensions = exts
-	c, err := client.Dial(ctx, addr, &o)
-	if err == nil || !early || ctx.Err() != nil {
-		return c, err
-	}
-	p.log().Info("pipeconnect: retrying without early pipelining", "server", addr, "err", err)
-	c, err2 := client.Dial(ctx, addr, &o)
-	if err2 != nil {
-		return nil, fmt.Errorf("pipeconnect: early opening failed (%v), then: %w", err, err2)
-	}
-	return c, nil
+	return o, st
 }

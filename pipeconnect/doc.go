@@ -26,27 +26,39 @@
 //
 // # Client
 //
-// With the client engine, open connections with [Dial] and a [Client]
-// holding a [Cache]: a [MemoryCache] (entries live 7 days, Exim's
+// With the client engine, open connections with [Dial], or with
+// [DialSend] to send a first message at once, and a [Client] holding a
+// [Cache]: a [MemoryCache] (entries live 7 days, Exim's
 // retry_data_expire) or a [FileCache], which survives restarts:
 //
 //	cache, err := pipeconnect.OpenFileCache(filepath.Join(dataDir, "pipeconnect.json"), 0)
 //	pc := &pipeconnect.Client{Cache: cache}
-//	c, err := pipeconnect.Dial(ctx, "mx.example.org:25", &client.Options{...}, pc)
+//	c, res, err := pipeconnect.DialSend(ctx, "mx.example.org:25", &client.Options{...}, pc, env, msg)
+//	// more messages: c.Send(ctx, env2, msg2)
 //
 // Entries are keyed by the server's IP and port and the client's EHLO
 // name, and hold the cleartext and after-TLS keywords, AUTH and LIMITS.
 // With an entry that offers PIPECONNECT the engine writes EHLO (and
-// STARTTLS when offered) before the banner. When the session opens, an
-// entry is written when the capabilities changed and the server still
+// STARTTLS when offered) before the banner; DialSend also writes the
+// first message's envelope, built for the cached capabilities: in
+// plaintext EHLO, MAIL, RCPT... and DATA go before the banner; with
+// STARTTLS the envelope goes with the EHLO after the handshake. The
+// message itself leaves only once the server's EHLO reply has shown the
+// cached capabilities to be right (with CHUNKING, BDAT waits for the
+// envelope's replies, which costs no round trip). When the session opens,
+// an entry is written when the capabilities changed and the server still
 // offers PIPECONNECT, and removed when it does not; a failed opening (a
 // banner other than 220, a refused EHLO, a failed read or authentication)
 // removes it, and Dial connects once more without early pipelining.
+// DialSend does the same when the early envelope fails before the
+// message was sent (capabilities other than the cached ones, replies out
+// of step; [client.ErrEarlyFailed]): nothing was delivered, and the
+// message goes again the classic way on a fresh connection.
 //
-// Round trips after the TCP connect for one message, cleartext: 3.5
-// classic, 2 when EHLO, MAIL, RCPT and DATA all go early (Exim as client,
-// see TestRoundTrips); with STARTTLS, 6.5 and 4. The engine's opening
-// hook writes EHLO and STARTTLS early but waits for the EHLO reply before
-// MAIL: it saves half a round trip in cleartext and one and a half with
+// Round trips after the TCP connect for one message with DATA,
+// cleartext: 3.5 classic (banner, EHLO, envelope, data), 2 with DialSend
+// and a cached entry, as Exim (see TestRoundTrips and TestClient); with
+// STARTTLS and TLS 1.3, 6.5 and 4. Dial alone, which waits for the EHLO
+// reply, saves half a round trip in cleartext and one and a half with
 // STARTTLS.
 package pipeconnect
