@@ -227,6 +227,11 @@ type Result struct {
 	// Nonexistent is set when np= applied (RFC 9989 section 4.10.1).
 	Nonexistent bool
 
+	// Override is the reason a session Check gave to deliver although
+	// Disposition said reject or quarantine (a local policy override,
+	// RFC 7489 section 7.2), "" when none.
+	Override string
+
 	// IP is Input.IP; Received is when the evaluation ran.
 	IP       netip.Addr
 	Received time.Time

@@ -68,6 +68,15 @@ type SessionOptions struct {
 	// carry message content (see ReporterOptions.Redact).
 	FailureReports bool
 
+	// Checks run on the message after the DMARC evaluation and before
+	// the policy is applied. Each may add a result to our
+	// Authentication-Results field, such as arc= (RFC 8617 section 7.1),
+	// and may override the policy: a local policy override (RFC 7489
+	// section 7.2, and RFC 8617 section 7.2 for a trusted ARC chain)
+	// delivers a message that reject or quarantine would have stopped,
+	// and the history records the override.
+	Checks []Check
+
 	// SpoolDir holds the temporary files of messages larger than
 	// SpoolMemory; "" means os.TempDir().
 	SpoolDir string
@@ -128,6 +137,7 @@ type Session struct {
 	authed     bool
 	result     *Result
 	quarantine bool
+	extra      []authres.Result // from Checks, for Authentication-Results
 }
 
 // WrapSession wraps inner, the session of c; nil o is the zero options.
@@ -234,7 +244,33 @@ func (s *Session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *Session) clear() {
-	s.from, s.rcpts, s.result, s.quarantine = "", nil, nil, false
+	s.from, s.rcpts, s.result, s.quarantine, s.extra = "", nil, nil, false, nil
+}
+
+// Check is a further check of a message, run by the session wrapper
+// after the DMARC evaluation r, with the message in msg (read it at most
+// once). The arc package's verifier fits here; this package does not
+// import it:
+//
+//	func(ctx context.Context, c *smtp.Conn, msg io.Reader, r *dmarc.Result) dmarc.CheckResult {
+//		res, err := arc.Verify(ctx, msg, &arc.VerifyOptions{LookupTXT: resolver.LookupTXT, TrustedSealers: trusted})
+//		if err != nil {
+//			return dmarc.CheckResult{}
+//		}
+//		cr := dmarc.CheckResult{Result: res.AuthResult()}
+//		if res.Trusted != nil { // a trusted sealer vouched for the message
+//			cr.Override = "arc: trusted chain from " + res.Trusted.Domain
+//		}
+//		return cr
+//	}
+type Check func(ctx context.Context, c *smtp.Conn, msg io.Reader, r *Result) CheckResult
+
+// CheckResult is what a Check adds: an Authentication-Results entry (nil
+// for none), and a non-empty Override, the reason to deliver although the
+// policy says reject or quarantine.
+type CheckResult struct {
+	Result   authres.Result
+	Override string
 }
 
 // errLocal is the reply when the message cannot be spooled or read.
@@ -280,12 +316,27 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 	}
 	s.result = res
 
+	override := ""
+	s.extra = nil
+	for _, check := range s.o.Checks {
+		cr := check(ctx, s.conn, sp.reader(), res)
+		if cr.Result != nil {
+			s.extra = append(s.extra, cr.Result)
+		}
+		if override == "" {
+			override = cr.Override
+		}
+	}
+
 	action := PolicyNone
 	switch {
 	case res.Status == StatusReject && s.o.Reject:
 		action = PolicyReject
 	case res.Status == StatusReject && s.o.Quarantine, res.Status == StatusQuarantine && s.o.Quarantine:
 		action = PolicyQuarantine
+	}
+	if action != PolicyNone && override != "" {
+		res.Override, action = override, PolicyNone
 	}
 	if s.o.History != nil {
 		if err := s.o.History.Write("", res, action); err != nil {
@@ -339,6 +390,7 @@ func (s *Session) rewrite(sp *spool, spfRes *authres.SPFResult) (io.Reader, erro
 		results = append(results, spfRes)
 	}
 	results = append(results, s.result.AuthResults()...)
+	results = append(results, s.extra...)
 	ar := FormatAuthResults(id, results)
 
 	br := bufio.NewReader(sp.reader())

@@ -2,6 +2,7 @@ package dmarc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -364,5 +365,52 @@ func TestSessionResultCleared(t *testing.T) {
 	s.Reset()
 	if s.Result() != nil {
 		t.Fatal("Reset kept the result")
+	}
+}
+
+// TestSessionChecksOverride: a Check's result joins our
+// Authentication-Results field, and its override delivers a message the
+// reject policy would have refused; the history records that nothing
+// was enforced.
+func TestSessionChecksOverride(t *testing.T) {
+	dnsSrv := world(t)
+	hist, err := OpenHistory(t.TempDir()+"/history", "mx.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hist.Close()
+	var sawMessage bool
+	check := func(_ context.Context, c *smtp.Conn, msg io.Reader, r *Result) CheckResult {
+		b, _ := io.ReadAll(msg)
+		sawMessage = strings.Contains(string(b), "From: joe@example.com")
+		if c == nil || r.Status != StatusReject {
+			return CheckResult{}
+		}
+		return CheckResult{
+			Result:   &authres.GenericResult{Method: "arc", Value: authres.ResultPass, Params: map[string]string{"header.oldest-pass": "1"}},
+			Override: "arc: trusted chain from forwarder.example",
+		}
+	}
+	rec := &recorder{}
+	o := sessionOptions(dnsSrv)
+	o.Reject, o.Quarantine, o.History, o.Checks = true, true, hist, []Check{check}
+	srv := startSession(t, rec, o)
+	if rep := send(t, srv, "x@example.net", message("From: joe@example.com")); rep.Code != 250 {
+		t.Fatalf("overridden reject refused: %v", rep)
+	}
+	got := rec.deliveries()
+	if len(got) != 1 || got[0].quarantined || got[0].result.Status != StatusReject ||
+		got[0].result.Override != "arc: trusted chain from forwarder.example" {
+		t.Fatalf("deliveries %+v", got)
+	}
+	if !sawMessage {
+		t.Error("the check did not get the message")
+	}
+	if !strings.Contains(got[0].data, "\tarc=pass header.oldest-pass=1\r\n") || !strings.Contains(got[0].data, "dmarc=fail") {
+		t.Fatalf("Authentication-Results:\n%s", got[0].data)
+	}
+	b, _ := os.ReadFile(hist.f.Name())
+	if !strings.Contains(string(b), "\naction 2\n") || strings.Contains(string(b), "\naction 0\n") {
+		t.Fatalf("history does not record an accepted message:\n%s", b)
 	}
 }
