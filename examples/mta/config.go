@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -86,9 +87,16 @@ type config struct {
 	EventsDB          string // sqlite:PATH or postgres://...
 	EventsLog         bool
 	EventsDenyConnect []netip.Prefix
+	// SMTPUTF8 and REQUIRETLS (issue 9).
+	SMTPUTF8   bool // advertise SMTPUTF8, relay internationalised mail
+	RequireTLS bool // advertise REQUIRETLS after STARTTLS, honour it on relay
+
 	// eventHandlers are more event handlers, after the flags' ones: a
 	// program that embeds the MTA (its tests) adds its own policy here.
 	eventHandlers []events.Handler
+	// relayRoots verify the certificates of the hosts the relay sends
+	// to, where it checks them (REQUIRETLS); nil means the system's.
+	relayRoots *x509.CertPool
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -142,6 +150,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.EventsDB, "events-db", "", "record delivery events in sqlite:PATH or a postgres:// URL")
 	fs.BoolVar(&cfg.EventsLog, "events-log", false, "log every delivery event (Exim event_action) as a line")
 	fs.StringVar(&denyConnect, "events-deny-connect", "", "CIDRs to which no outbound connection is made (a tcp:connect veto)")
+	fs.BoolVar(&cfg.SMTPUTF8, "smtputf8", false, "advertise SMTPUTF8 (RFC 6531): UTF-8 addresses and headers, relayed with SMTPUTF8 or downgraded (Exim smtputf8_advertise_hosts)")
+	fs.BoolVar(&cfg.RequireTLS, "requiretls", false, "advertise REQUIRETLS after STARTTLS (RFC 8689) and relay such messages only over authenticated TLS")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -152,6 +162,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, fmt.Errorf("-log-level: %w", err)
 	}
 	cfg.Hostname = normalizeDomain(cfg.Hostname)
+	cfg.Hostname = aLabel(cfg.Hostname) // banner, EHLO and certificate use A-labels
 	if cfg.Hostname == "" {
 		return cfg, errors.New("-hostname must not be empty")
 	}
@@ -159,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		cfg.LocalDomains = []string{"localhost", cfg.Hostname}
 	} else {
 		for _, d := range strings.Split(domains, ",") {
-			if d = normalizeDomain(d); d != "" {
+			if d = aLabelDomain(d); d != "" {
 				cfg.LocalDomains = append(cfg.LocalDomains, d)
 			}
 		}

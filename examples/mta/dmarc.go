@@ -24,7 +24,7 @@ const dmarcReportInterval = 24 * time.Hour
 // 550, quarantine files local copies into the .Junk folder (Session.Data).
 func (m *mta) dmarcBackend(be smtp.Backend) (smtp.Backend, error) {
 	opts := &dmarc.SessionOptions{
-		Evaluator:  dmarc.New(&dmarc.Options{Resolver: m.resolver}),
+		Evaluator:  dmarc.New(&dmarc.Options{Resolver: aLabelResolver{m.resolver}}),
 		AuthServID: m.cfg.Hostname,
 		SPF: func(c *smtp.Conn) *authres.SPFResult {
 			if o := spf.FromConn(c); o != nil {
@@ -48,7 +48,7 @@ func (m *mta) dmarcBackend(be smtp.Backend) (smtp.Backend, error) {
 		m.dmarcReporter = dmarc.NewReporter(&dmarc.ReporterOptions{
 			Email:    "dmarc-reports@" + m.cfg.Hostname,
 			Sender:   queueSender{m},
-			Resolver: m.resolver,
+			Resolver: aLabelResolver{m.resolver},
 		})
 		opts.Reporter = m.dmarcReporter
 	}
@@ -73,7 +73,7 @@ func (q queueSender) Send(_ context.Context, from string, to []string, msg io.Re
 			remote = append(remote, rcpt)
 		}
 	}
-	_, err := q.m.accept(newMessageID(), from, "", msg, local, remote)
+	_, err := q.m.accept(newMessageID(), from, "", msg, local, remote, nil)
 	return err
 }
 

@@ -11,6 +11,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/smtpkit/smtpkit/smtputf8"
 )
 
 // maxDSNHeaders bounds how much of the original message a DSN returns: its
@@ -65,7 +67,10 @@ func buildDSN(hostname string, q *queued, failed []*queuedRcpt, original io.Read
 	fmt.Fprintf(pw, "X-Queue-ID: %s\r\n", q.ID)
 	fmt.Fprintf(pw, "Arrival-Date: %s\r\n", q.Arrived.Format(time.RFC1123Z))
 	for _, r := range failed {
-		fmt.Fprintf(pw, "\r\nFinal-Recipient: rfc822; %s\r\n", r.Addr)
+		// RFC 6533 section 3: a UTF-8 address as "utf-8;" and its
+		// utf-8-addr-xtext, which keeps this part ASCII.
+		typ, addr, _ := strings.Cut(smtputf8.DSNAddress(r.Addr, false), ";")
+		fmt.Fprintf(pw, "\r\nFinal-Recipient: %s; %s\r\n", typ, addr)
 		fmt.Fprintf(pw, "Action: failed\r\n")
 		fmt.Fprintf(pw, "Status: %s\r\n", dsnStatus(r.LastReply))
 		if r.RemoteMTA != "" {

@@ -24,6 +24,8 @@ import (
 	"github.com/smtpkit/smtpkit/events/sqlsink"
 	"github.com/smtpkit/smtpkit/ocsp"
 	"github.com/smtpkit/smtpkit/proxyproto"
+	"github.com/smtpkit/smtpkit/requiretls"
+	"github.com/smtpkit/smtpkit/smtputf8"
 	"github.com/smtpkit/smtpkit/spf"
 )
 
@@ -89,6 +91,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		// on loopback or with -dns-trusted.
 		daneDNS: &dane.Resolver{Addr: cfg.DNS, Trusted: cfg.DNSTrusted},
 		ocsp:    cfg.OCSP,
+		roots:   cfg.relayRoots,
 		spool:   m.spool,
 		log:     log,
 	}
@@ -132,10 +135,22 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		// is kept for Data (Received-SPF) and, per -spf-reject and
 		// -spf-defer, refuses the transaction.
 		backend = spf.WrapBackend(backend, &spf.Policy{
-			Checker: spf.New(&spf.Options{Resolver: m.resolver, Receiver: cfg.Hostname}),
+			Checker: spf.New(&spf.Options{Resolver: aLabelResolver{m.resolver}, Receiver: cfg.Hostname}),
 			Reject:  cfg.SPFReject,
 			Defer:   cfg.SPFDefer,
 		})
+	}
+	if cfg.SMTPUTF8 {
+		// RFC 6531: UTF-8 addresses only with the SMTPUTF8 parameter
+		// (553 5.6.7), well-formed; the transaction is marked for the
+		// Received header and the spool.
+		backend = smtputf8.WrapBackend(backend)
+	}
+	if cfg.RequireTLS {
+		// RFC 8689 section 4.1: REQUIRETLS on MAIL only under TLS (523
+		// 5.7.10); the requirement and TLS-Required: No go into the
+		// spool envelope for the relay.
+		backend = requiretls.WrapBackend(backend, nil)
 	}
 	if len(cfg.ProxyRequiredHosts) > 0 {
 		// Outermost: a required host whose PROXY negotiation failed gets
@@ -156,6 +171,8 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	s.WriteTimeout = writeTimeout
 	s.ReadTimeout = 0 // trackedConn refreshes an idle deadline on every read
 	s.ErrorLog = slogPrinter{log}
+	s.EnableSMTPUTF8 = cfg.SMTPUTF8
+	s.EnableREQUIRETLS = cfg.RequireTLS // go-smtp offers it after STARTTLS only
 	m.srv = s
 	return m, nil
 }
@@ -193,7 +210,11 @@ func loadMailboxes(path string) (map[string]bool, error) {
 		if at <= 0 || at == len(line)-1 || strings.ContainsAny(line, " \t/") {
 			return nil, fmt.Errorf("mailboxes %s:%d: %q is not an address", path, n, line)
 		}
-		set[strings.ToLower(line[:at])+"@"+normalizeDomain(line[at+1:])] = true
+		mb, err := mailboxFolder(line[:at], line[at+1:])
+		if err != nil {
+			return nil, fmt.Errorf("mailboxes %s:%d: %q: %w", path, n, line, err)
+		}
+		set[mb] = true
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("mailboxes: %w", err)
@@ -318,10 +339,11 @@ func (p slogPrinter) Println(v ...any) {
 
 // accept stores a message for all its recipients before the client gets
 // its 250: local copies in their Maildirs, and for remote recipients the
-// message and its envelope in the spool, all fsynced. On error nothing
+// message and its envelope in the spool, all fsynced. flags, when set, is
+// asked once the message was read, for the envelope. On error nothing
 // was queued; local copies made before a spool failure may be delivered
 // again on the client's retry, which beats losing them.
-func (m *mta) accept(id, from, header string, body io.Reader, local, remote []string) (int64, error) {
+func (m *mta) accept(id, from, header string, body io.Reader, local, remote []string, flags func() msgFlags) (int64, error) {
 	if len(remote) == 0 {
 		return m.store.deliver(header, body, local)
 	}
@@ -343,6 +365,9 @@ func (m *mta) accept(id, from, header string, body io.Reader, local, remote []st
 		}
 	}
 	q := &queued{ID: id, From: from, Arrived: time.Now()}
+	if flags != nil {
+		q.msgFlags = flags()
+	}
 	for _, r := range remote {
 		q.Rcpts = append(q.Rcpts, &queuedRcpt{Addr: r, State: statePending})
 	}
@@ -380,7 +405,10 @@ func (m *mta) sendDSN(q *queued, failed []*queuedRcpt) error {
 		remote = []string{q.From}
 	}
 	ri := receivedInfo{Helo: "localhost", RemoteIP: net.IPv4(127, 0, 0, 1), Hostname: m.cfg.Hostname, ID: id, Recipient: q.From, Time: time.Now()}
-	if _, err := m.accept(id, "", ri.header(), bytes.NewReader(dsn), local, remote); err != nil {
+	// The DSN of a REQUIRETLS message is sent REQUIRETLS too (RFC 8689
+	// section 5); one to a UTF-8 sender needs SMTPUTF8 (its To: field).
+	flags := msgFlags{RequireTLS: q.RequireTLS, UTF8: !isASCII(q.From)}
+	if _, err := m.accept(id, "", ri.header(), bytes.NewReader(dsn), local, remote, func() msgFlags { return flags }); err != nil {
 		return err
 	}
 	m.log.Info("DSN queued", "id", id, "for", q.ID, "to", "<"+q.From+">", "failed", len(failed))

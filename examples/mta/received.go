@@ -5,6 +5,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/smtpkit/smtpkit/smtputf8"
 )
 
 // receivedInfo is what a Received header records of one transaction.
@@ -16,26 +18,10 @@ type receivedInfo struct {
 	TLS       *tls.ConnectionState
 	Auth      bool
 	UTF8      bool
+	Comment   string // a requiretls.Status comment, "REQUIRETLS"
 	ID        string
 	Recipient string // only when the message has exactly one recipient
 	Time      time.Time
-}
-
-// withProtocol is the "with" value of the Received header: RFC 3848
-// (ESMTP, ESMTPS, ESMTPA, ESMTPSA) and, for SMTPUTF8 transactions,
-// RFC 6531 section 3.7.3 (UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA).
-func withProtocol(utf8, tls, auth bool) string {
-	p := "ESMTP"
-	if utf8 {
-		p = "UTF8SMTP"
-	}
-	if tls {
-		p += "S"
-	}
-	if auth {
-		p += "A"
-	}
-	return p
 }
 
 // headerSafe keeps a client-supplied token from breaking the header: no
@@ -79,11 +65,16 @@ func (ri receivedInfo) header() string {
 	b.WriteString(")\r\n\tby ")
 	b.WriteString(ri.Hostname)
 	b.WriteString(" (smtpkit) with ")
-	b.WriteString(withProtocol(ri.UTF8, ri.TLS != nil, ri.Auth))
+	// RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA), and for SMTPUTF8
+	// transactions RFC 6531 section 4.3 (UTF8SMTP, UTF8SMTPS...).
+	b.WriteString(smtputf8.ReceivedWith(ri.UTF8, ri.TLS != nil, ri.Auth))
 	if ri.TLS != nil {
 		// RFC 8314 section 4.3: the "tls" clause names the cipher suite.
 		b.WriteString(" (")
 		b.WriteString(strings.ReplaceAll(tls.VersionName(ri.TLS.Version), " ", ""))
+		if ri.Comment != "" {
+			b.WriteString(" " + ri.Comment)
+		}
 		b.WriteString(") tls ")
 		b.WriteString(tls.CipherSuiteName(ri.TLS.CipherSuite))
 	}

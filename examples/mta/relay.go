@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,6 +21,8 @@ import (
 	"github.com/smtpkit/smtpkit/dane"
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/ocsp"
+	"github.com/smtpkit/smtpkit/requiretls"
+	"github.com/smtpkit/smtpkit/smtputf8"
 	"github.com/smtpkit/smtpkit/socks5"
 )
 
@@ -67,13 +70,15 @@ type target struct {
 	dest dane.Destination
 }
 
-// hosts returns the hosts to try for domain, best first.
-func (rl *relay) hosts(ctx context.Context, domain string) ([]target, error) {
+// hosts returns the hosts to try for domain (in A-labels), best first.
+// A REQUIRETLS message needs to know whether its MX answer was DNSSEC-
+// secure (RFC 8689 section 4.2.1 step 1): it is asked as with -dane.
+func (rl *relay) hosts(ctx context.Context, domain string, requireTLS bool) ([]target, error) {
 	if rl.smarthost != "" {
 		host, _, _ := net.SplitHostPort(rl.smarthost)
 		return []target{{host: host}}, nil
 	}
-	if rl.dane != dane.Off {
+	if rl.dane != dane.Off || requireTLS {
 		return rl.daneHosts(ctx, domain)
 	}
 	mxs, err := rl.resolver.LookupMX(ctx, domain)
@@ -125,9 +130,10 @@ func (rl *relay) daneHosts(ctx context.Context, domain string) ([]target, error)
 
 // route returns host:port for each address of a target and the TLS policy
 // for its connections: with -dane the host's DANE policy from its address
-// and TLSA records, otherwise opportunistic TLS.
-func (rl *relay) route(ctx context.Context, t target) ([]string, *dane.Policy, error) {
-	if rl.dane == dane.Off || rl.smarthost != "" {
+// and TLSA records, otherwise opportunistic TLS. A TLS-Required: No
+// message ignores DANE (RFC 8689 section 4.2.2).
+func (rl *relay) route(ctx context.Context, t target, mode tlsMode) ([]string, *dane.Policy, error) {
+	if rl.dane == dane.Off || rl.smarthost != "" || mode == tlsRelaxed {
 		addrs, err := rl.addrs(ctx, t.host)
 		if err != nil {
 			return nil, nil, err
@@ -199,8 +205,10 @@ func (rl *relay) attempt(ctx context.Context, q *queued, rcpts []*queuedRcpt) {
 	}
 }
 
+// domainOf is the domain of addr in A-labels, the form of every DNS
+// lookup (MX, addresses, TLSA) whatever the address says.
 func domainOf(addr string) string {
-	return normalizeDomain(addr[strings.LastIndexByte(addr, '@')+1:])
+	return aLabelDomain(addr[strings.LastIndexByte(addr, '@')+1:])
 }
 
 func (rl *relay) attemptDomain(ctx context.Context, q *queued, domain string, rcpts []*queuedRcpt) {
@@ -213,7 +221,8 @@ func (rl *relay) attemptDomain(ctx context.Context, q *queued, domain string, rc
 		}
 		rl.log.Info("delivery deferred", "id", q.ID, "domain", domain, "perm", he.perm, "reply", he.reply)
 	}
-	hosts, err := rl.hosts(ctx, domain)
+	mode := modeOf(q)
+	hosts, err := rl.hosts(ctx, domain, mode == tlsRequired)
 	if err != nil {
 		var he *hostError
 		errors.As(err, &he)
@@ -222,16 +231,18 @@ func (rl *relay) attemptDomain(ctx context.Context, q *queued, domain string, rc
 	}
 	pending := rcpts
 	last := &hostError{reply: "451 4.4.1 No host could be reached for " + domain}
-	allPerm := true // every host failed permanently (no address at all)
+	// Every host failed permanently: no address at all, or (REQUIRETLS)
+	// not qualified to carry the message.
+	allPerm := true
+hosts:
 	for _, t := range hosts {
-		addrs, policy, err := rl.route(ctx, t)
+		addrs, policy, err := rl.route(ctx, t, mode)
 		if err != nil {
 			errors.As(err, &last)
 			allPerm = allPerm && last.perm
 			rl.log.Info("host skipped", "id", q.ID, "host", t.host, "err", err)
 			continue
 		}
-		allPerm = false
 		for _, addr := range addrs {
 			if ctx.Err() != nil {
 				return
@@ -244,18 +255,55 @@ func (rl *relay) attemptDomain(ctx context.Context, q *queued, domain string, rc
 				ev.Router = "smarthost"
 			}
 			ev.HostAddr, _ = netip.ParseAddrPort(addr)
-			done, err := rl.send(events.NewContext(ctx, ev), q, t.host, addr, policy, pending)
+			done, err := rl.send(events.NewContext(ctx, ev), q, t, addr, policy, pending)
 			if err == nil || done {
 				return // every recipient has a reply from this host
 			}
+			var nq *notQualified
+			if errors.As(err, &nq) {
+				// RFC 8689 section 4.2.1: this host cannot take the
+				// REQUIRETLS message; the next MX host may. Never a
+				// retry in cleartext.
+				last = &hostError{perm: true, reply: nq.reply}
+				continue hosts
+			}
+			allPerm = false
 			last = &hostError{reply: "451 4.4.2 " + t.host + " [" + addr + "]: " + err.Error()}
 			if pending = stillPending(pending); len(pending) == 0 {
 				return
 			}
 		}
+		if len(addrs) == 0 {
+			allPerm = false
+		}
 	}
 	fail(&hostError{reply: last.reply, perm: allPerm}, pending)
 }
+
+// tlsMode is what a message asks of the TLS of its connections.
+type tlsMode int
+
+const (
+	tlsUsual    tlsMode = iota // opportunistic, or as -dane and -ocsp say
+	tlsRequired                // REQUIRETLS: requiretls.Delivery
+	tlsRelaxed                 // TLS-Required: No: requiretls.RelaxedOptions
+)
+
+func modeOf(q *queued) tlsMode {
+	switch {
+	case q.RequireTLS:
+		return tlsRequired
+	case q.TLSOptional:
+		return tlsRelaxed
+	}
+	return tlsUsual
+}
+
+// notQualified is a host that may not carry a REQUIRETLS message (RFC 8689
+// section 4.2.1): reply is its 5.7.30 or 5.7.10.
+type notQualified struct{ reply string }
+
+func (e *notQualified) Error() string { return e.reply }
 
 func stillPending(rs []*queuedRcpt) []*queuedRcpt {
 	var out []*queuedRcpt
@@ -270,20 +318,29 @@ func stillPending(rs []*queuedRcpt) []*queuedRcpt {
 // send delivers q to rcpts over one connection to addr, reusing an idle
 // one made under the same policy when there is. done reports that every
 // recipient got a reply.
-func (rl *relay) send(ctx context.Context, q *queued, host, addr string, policy *dane.Policy, rcpts []*queuedRcpt) (done bool, err error) {
-	key := poolKey(host, addr, policy)
+func (rl *relay) send(ctx context.Context, q *queued, t target, addr string, policy *dane.Policy, rcpts []*queuedRcpt) (done bool, err error) {
+	host, mode := t.host, modeOf(q)
+	key := poolKey(host, addr, policy, mode)
 	pc := rl.pool.get(key)
 	if pc != nil {
 		done, err = rl.sendOn(ctx, q, host, pc, rcpts)
-		if err == nil || done || anyAnswered(rcpts) {
+		var nq *notQualified
+		if err == nil || done || anyAnswered(rcpts) || errors.As(err, &nq) {
 			return done, err
 		}
 		// The idle connection had gone stale: try once on a new one.
 	}
-	pc, err = rl.dial(ctx, host, addr, policy)
+	// A configured smarthost is not an MX answer (RFC 8689 section
+	// 4.2.1 step 1 is about those).
+	insecureMX := t.dest.MXInsecure && rl.smarthost == ""
+	pc, err = rl.dial(ctx, host, addr, policy, mode, insecureMX)
 	if err != nil {
 		rl.log.Info("connection failed", append([]any{"id", q.ID, "host", host, "addr", addr, "err", err}, pc.tlsAttrs(rl)...)...)
 		rl.events.HostDefer(ctx, err)
+		if mode == tlsRequired && errors.Is(err, client.ErrTLSRequired) {
+			// No STARTTLS: never the REQUIRETLS message in clear.
+			return false, &notQualified{reply: formatReply(requiretls.ReplyNoTLS) + " (" + host + ": no STARTTLS)"}
+		}
 		return false, err
 	}
 	pc.key = key
@@ -293,8 +350,8 @@ func (rl *relay) send(ctx context.Context, q *queued, host, addr string, policy 
 // poolKey names the connections that may be reused for a host: a
 // connection authenticated by DANE only for the host and next-hop domain
 // it was verified for.
-func poolKey(host, addr string, p *dane.Policy) string {
-	k := addr + " " + host
+func poolKey(host, addr string, p *dane.Policy, mode tlsMode) string {
+	k := addr + " " + host + " " + strconv.Itoa(int(mode))
 	if p.Action != dane.Opportunistic {
 		k += " " + strings.Join(p.Names, ",")
 	}
@@ -344,19 +401,23 @@ func (pc *pooledConn) tlsAttrs(rl *relay) []any {
 
 // dial connects to addr with the TLS that policy and -ocsp ask for. On
 // error the returned pooledConn has no connection, only the TLS outcome.
-func (rl *relay) dial(ctx context.Context, host, addr string, policy *dane.Policy) (*pooledConn, error) {
+func (rl *relay) dial(ctx context.Context, host, addr string, policy *dane.Policy, mode tlsMode, insecureMX bool) (*pooledConn, error) {
 	pc := &pooledConn{addr: addr}
 	// RFC 7435 opportunistic security: encrypt whatever the certificate;
 	// verification is recorded (CV= in the log). With secure TLSA records
 	// the policy turns it into DANE authentication (RFC 7672 section 3).
 	tc := policy.TLSConfig(&tls.Config{ServerName: host, InsecureSkipVerify: true, RootCAs: rl.roots})
+	if mode == tlsRelaxed {
+		// TLS-Required: No (RFC 8689 section 4.2.2): no DANE, no OCSP.
+		tc = &tls.Config{ServerName: host, InsecureSkipVerify: true}
+	}
 	var usages uint8
 	if policy.Action == dane.Authenticate {
 		usages = dane.UsageBits(policy.Usable)
 	}
 	var chk *ocsp.Checker
-	if mode := ocsp.WithDANE(rl.ocsp, usages); mode != ocsp.Off {
-		chk = &ocsp.Checker{Mode: mode}
+	if om := ocsp.WithDANE(rl.ocsp, usages); om != ocsp.Off && mode != tlsRelaxed {
+		chk = &ocsp.Checker{Mode: om}
 		tc = chk.TLSConfig(tc) // after DANE's check
 	}
 	if rl.events != nil {
@@ -370,6 +431,17 @@ func (rl *relay) dial(ctx context.Context, host, addr string, policy *dane.Polic
 	}
 	if policy.TLSRequired() || chk != nil && chk.Mode == ocsp.Require {
 		opts.TLSPolicy = client.TLSRequired
+	}
+	switch mode {
+	case tlsRequired:
+		// RFC 8689 section 4.2.1: TLS mandatory, REQUIRETLS advertised,
+		// the server authenticated by DANE (when -dane verified it) or
+		// PKIX for the MX name against rl.roots; REQUIRETLS on MAIL.
+		d := &requiretls.Delivery{Host: host, InsecureMX: insecureMX, RootCAs: rl.roots,
+			Authenticated: func(tls.ConnectionState) bool { return pc.dane.Verified }}
+		opts = d.ClientOptions(opts)
+	case tlsRelaxed:
+		opts.TLSPolicy = client.TLSOpportunistic
 	}
 	var dialer events.ContextDialer
 	if len(rl.socks) > 0 {
@@ -413,7 +485,29 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 	for i, r := range rcpts {
 		to[i] = r.Addr
 	}
-	res, sendErr := pc.c.Send(ctx, &client.Envelope{From: q.From, To: to, Size: size}, f)
+	env := &client.Envelope{From: q.From, To: to, Size: size}
+	if q.UTF8 {
+		// RFC 6531 section 3.2: SMTPUTF8 for UTF-8 addresses (the engine
+		// sees those) and for a UTF-8 header.
+		env.UTF8, _ = smtputf8.HeaderNeedsUTF8(f)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			pc.c.Close()
+			return false, err
+		}
+	}
+	// smtputf8.Send downgrades to a server without SMTPUTF8: A-label
+	// domains for ASCII local parts; others fail 553 5.6.7 (DSN).
+	res, sendErr := smtputf8.Send(ctx, pc.c, env, f)
+	var nq *notQualified
+	switch {
+	case errors.Is(sendErr, requiretls.ErrNotQualified):
+		// Nothing sent: the next MX host may qualify.
+		nq = &notQualified{reply: formatReply(res.Recipients[0].Reply) + " (" + host + ")"}
+	case errors.Is(sendErr, client.ErrRefused):
+		// Refused before MAIL (no recipient could be downgraded): each
+		// recipient has its final reply, the connection is still good.
+		sendErr = nil
+	}
 	if rl.events != nil {
 		ev, _ := events.FromContext(ctx)
 		ev.DANE = pc.dane.Verified
@@ -427,10 +521,13 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 	for i, r := range rcpts {
 		rr := res.Recipients[i]
 		reply := formatReply(rr.Reply)
-		switch rr.Status {
-		case client.Accepted:
+		switch {
+		case nq != nil:
+			r.LastReply, r.RemoteMTA = reply, host
+			done = false
+		case rr.Status == client.Accepted:
 			r.State, r.LastReply, r.RemoteMTA = stateDelivered, reply, host
-		case client.PermFailed:
+		case rr.Status == client.PermFailed:
 			r.State, r.LastReply, r.RemoteMTA = stateFailed, reply, host
 		default:
 			r.LastReply, r.RemoteMTA = reply, host
@@ -438,13 +535,21 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 				done = false
 			}
 		}
-		rl.events.Recipient(ctx, r.Addr, rr.Reply) // msg:delivery, msg:rcpt:host:defer, msg:fail:delivery
+		result := "not qualified" // for REQUIRETLS; the next host may be
+		if nq == nil {
+			rl.events.Recipient(ctx, r.Addr, rr.Reply) // msg:delivery, msg:rcpt:host:defer, msg:fail:delivery
+			result = resultWord(rr.Status)
+		}
 		attrs := append([]any{"id", q.ID, "rcpt", r.Addr, "host", host, "addr", pc.addr}, tlsAttrs...)
-		attrs = append(attrs, "result", resultWord(rr.Status), "reply", reply)
+		attrs = append(attrs, "result", result, "reply", reply)
 		if len(rl.socks) > 0 {
 			attrs = append(attrs, "socks", pc.c.RemoteAddr().String()) // the proxy used
 		}
 		rl.log.Info("delivery attempt", attrs...)
+	}
+	if nq != nil {
+		pc.c.Close() // QUIT: RFC 8689 section 4.2.1
+		return false, nq
 	}
 	if sendErr != nil {
 		pc.c.Close()

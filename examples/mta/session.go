@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/dmarc"
 	"github.com/smtpkit/smtpkit/internal/netwrap"
+	"github.com/smtpkit/smtpkit/requiretls"
+	"github.com/smtpkit/smtpkit/smtputf8"
 	"github.com/smtpkit/smtpkit/spf"
+	"golang.org/x/text/unicode/norm"
 )
 
 // junkFolder is the Maildir++ folder for quarantined mail.
@@ -93,37 +95,43 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	return nil
 }
 
-// checkEncoding enforces RFC 6531 section 3.4: a non-ASCII address only in
-// an SMTPUTF8 transaction, and then only valid UTF-8 without controls.
-func checkEncoding(addr string, smtputf8 bool) error {
-	ascii := true
-	for i := 0; i < len(addr); i++ {
-		if addr[i] >= 0x80 {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
+// checkEncoding enforces RFC 6531 section 3.4 with package smtputf8: a
+// non-ASCII address only in an SMTPUTF8 transaction (553 5.6.7), and then
+// only a well-formed RFC 6531 Mailbox. ASCII addresses are left to
+// go-smtp. With -smtputf8 the smtputf8 session wrapper has already
+// checked; without it, go-smtp refuses the SMTPUTF8 parameter, so every
+// non-ASCII address gets 553 5.6.7 here.
+func checkEncoding(addr string, utf8 bool) error {
+	if isASCII(addr) {
 		return nil
 	}
-	if !smtputf8 {
+	err := smtputf8.CheckAddress(addr, utf8)
+	switch {
+	case errors.Is(err, smtputf8.ErrNeedsSMTPUTF8):
 		return errNeedUTF8
-	}
-	if !utf8.ValidString(addr) {
+	case err != nil:
 		return errBadUTF8
 	}
 	return nil
 }
 
-// mailboxName checks a recipient address and returns the mailbox it names
-// (lower-cased: local parts at our domains are caseless, as in Exim), or an
-// SMTP error.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// mailboxName checks a recipient address and returns the mailbox it names,
+// which is also its Maildir folder under DATA/maildir, or an SMTP error.
 func (m *mta) mailboxName(addr string) (string, error) {
 	at := strings.LastIndexByte(addr, '@')
 	if at <= 0 || at == len(addr)-1 {
 		return "", errBadMbox
 	}
-	local, domain := addr[:at], normalizeDomain(addr[at+1:])
+	local, domain := addr[:at], aLabelDomain(addr[at+1:])
 	if !m.isLocalDomain(domain) {
 		return "", errRelay
 	}
@@ -136,7 +144,10 @@ func (m *mta) mailboxName(addr string) (string, error) {
 			return "", errBadMbox
 		}
 	}
-	mailbox := strings.ToLower(local) + "@" + domain
+	mailbox, err := mailboxFolder(local, domain)
+	if err != nil {
+		return "", errBadMbox
+	}
 	if m.mailboxes != nil && !m.mailboxes[mailbox] && !strings.EqualFold(local, "postmaster") {
 		// RFC 5321 section 4.5.1: postmaster is always accepted.
 		return "", errNoUser
@@ -144,7 +155,31 @@ func (m *mta) mailboxName(addr string) (string, error) {
 	return mailbox, nil
 }
 
+// mailboxFolder is the ASCII name of a mailbox, whatever the address:
+// the local part lower-cased (local parts at our domains are caseless, as
+// in Exim) and, when it is not ASCII, put in NFC and turned into "xn--"
+// and its Punycode (smtputf8.LocalPartToALabel, Exim's
+// utf8_localpart_to_alabel), "@", and the domain in lower-case A-labels
+// (smtputf8.DomainToALabel). So "Ü@bücher.example" and "ü@BÜCHER.example"
+// share the folder "xn--tda@xn--bcher-kva.example".
+func mailboxFolder(local, domain string) (string, error) {
+	if !isASCII(local) {
+		local = norm.NFC.String(local) // RFC 6530 section 10.1
+	}
+	l, err := smtputf8.LocalPartToALabel(strings.ToLower(local))
+	if err != nil {
+		return "", err
+	}
+	d, err := smtputf8.DomainToALabel(normalizeDomain(domain))
+	if err != nil {
+		return "", err
+	}
+	return l + "@" + strings.ToLower(d), nil
+}
+
+// isLocalDomain compares in A-labels: -local-domains are converted too.
 func (m *mta) isLocalDomain(d string) bool {
+	d = aLabelDomain(d)
 	for _, ld := range m.cfg.LocalDomains {
 		if d == ld {
 			return true
@@ -160,7 +195,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := checkEncoding(to, s.utf8); err != nil {
 		return err
 	}
-	if at := strings.LastIndexByte(to, '@'); at > 0 && !s.m.isLocalDomain(normalizeDomain(to[at+1:])) {
+	if at := strings.LastIndexByte(to, '@'); at > 0 && !s.m.isLocalDomain(to[at+1:]) {
 		return s.relayRcpt(to[:at] + "@" + normalizeDomain(to[at+1:]))
 	}
 	mb, err := s.m.mailboxName(to)
@@ -219,6 +254,7 @@ func (s *session) Data(r io.Reader) error {
 		TLS:      s.tls,
 		UTF8:     s.utf8,
 		Auth:     s.authUser != "",
+		Comment:  requireTLSComment(s.c),
 		ID:       newMessageID(),
 		Time:     time.Now(),
 	}
@@ -242,7 +278,13 @@ func (s *session) Data(r io.Reader) error {
 			local[i] = mb + "/" + junkFolder
 		}
 	}
-	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed)
+	var st requiretls.Status // with -requiretls (requiretls.WrapBackend)
+	flags := func() msgFlags {
+		// Asked once the message was read: TLS-Required is in its header.
+		st, _ = requiretls.FromConn(s.c)
+		return msgFlags{UTF8: s.utf8, RequireTLS: st.Required, TLSOptional: st.TLSOptional}
+	}
+	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed, flags)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
 		return reply(err)
@@ -261,8 +303,27 @@ func (s *session) Data(r io.Reader) error {
 	if s.tls != nil {
 		attrs = append(attrs, "tls", tlsSummary(s.tls))
 	}
+	if len(s.relayed) == 0 {
+		st, _ = requiretls.FromConn(s.c)
+	}
+	if c := st.Comment(); c != "" {
+		attrs = append(attrs, "requiretls", c)
+	}
+	if s.utf8 {
+		attrs = append(attrs, "smtputf8", true)
+	}
 	s.m.log.Info("message accepted", attrs...)
 	return nil
+}
+
+// requireTLSComment is "REQUIRETLS" for a message that asked for it on
+// MAIL (with -requiretls), for the Received header; a TLS-Required field
+// is only known once the header was read, too late for it.
+func requireTLSComment(c *smtp.Conn) string {
+	if st, ok := requiretls.FromConn(c); ok && st.Required {
+		return st.Comment()
+	}
+	return ""
 }
 
 // reply returns the *smtp.SMTPError inside err: go-smtp only recognises

@@ -50,6 +50,20 @@ type queued struct {
 	Rcpts   []*queuedRcpt `json:"rcpts"`
 	// NotifyAt delays the next try to queue a DSN after a failed one.
 	NotifyAt time.Time `json:"notify_at,omitzero"`
+	msgFlags
+}
+
+// msgFlags are what the envelope records of how a message must travel on.
+type msgFlags struct {
+	// UTF8: received with SMTPUTF8 (Exim's $message_smtputf8); relayed
+	// with SMTPUTF8, or downgraded (package smtputf8).
+	UTF8 bool `json:"smtputf8,omitempty"`
+	// RequireTLS: REQUIRETLS on MAIL (RFC 8689 section 4.1), or a DSN of
+	// such a message (section 5); relayed only as section 4.2.1 says.
+	RequireTLS bool `json:"requiretls,omitempty"`
+	// TLSOptional: "TLS-Required: No" (section 4.2.2); relayed over TLS
+	// when offered, whatever the certificate.
+	TLSOptional bool `json:"tls_optional,omitempty"`
 }
 
 func (q *queued) done() bool {

@@ -112,16 +112,9 @@ func TestReceivedHeader(t *testing.T) {
 	if got := ri.header(); got != want {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}
-	for _, c := range []struct {
-		utf8, tls, auth bool
-		want            string
-	}{
-		{false, false, false, "ESMTP"}, {false, true, false, "ESMTPS"}, {false, false, true, "ESMTPA"},
-		{false, true, true, "ESMTPSA"}, {true, false, false, "UTF8SMTP"}, {true, true, true, "UTF8SMTPSA"},
-	} {
-		if got := withProtocol(c.utf8, c.tls, c.auth); got != c.want {
-			t.Errorf("withProtocol(%v,%v,%v) = %s", c.utf8, c.tls, c.auth, got)
-		}
+	ri.UTF8, ri.Comment = true, "REQUIRETLS"
+	if got := ri.header(); !strings.Contains(got, " with UTF8SMTPSA (TLS1.2 REQUIRETLS) tls ") {
+		t.Fatalf("SMTPUTF8 and REQUIRETLS not recorded:\n%s", got)
 	}
 	if addressLiteral(nil) != "[unknown]" || addressLiteral(net.ParseIP("192.0.2.1")) != "[192.0.2.1]" {
 		t.Fatal("address literal")
