@@ -89,6 +89,11 @@ type config struct {
 	// eventHandlers are more event handlers, after the flags' ones: a
 	// program that embeds the MTA (its tests) adds its own policy here.
 	eventHandlers []events.Handler
+
+	// ARC (issue 6).
+	ARCVerify  bool
+	ARCTrusted []string
+	ARCSign    *arcSigner
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -142,6 +147,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.EventsDB, "events-db", "", "record delivery events in sqlite:PATH or a postgres:// URL")
 	fs.BoolVar(&cfg.EventsLog, "events-log", false, "log every delivery event (Exim event_action) as a line")
 	fs.StringVar(&denyConnect, "events-deny-connect", "", "CIDRs to which no outbound connection is made (a tcp:connect veto)")
+	var arcTrusted, arcSign string
+	fs.BoolVar(&cfg.ARCVerify, "arc-verify", false, "verify ARC chains (package arc), add arc= to Authentication-Results (turns on -spf and DMARC evaluation)")
+	fs.StringVar(&arcTrusted, "arc-trusted", "", "with -arc-verify, comma-separated sealer domains whose passing chain overrides a DMARC failure")
+	fs.StringVar(&arcSign, "arc-sign", "", "seal relayed mail that carries our Authentication-Results: ADMD:SELECTOR:KEYFILE[:timestamps,expire,expire+N,expire=N] (Exim arc_sign)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -228,7 +237,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return cfg, fmt.Errorf("-events-deny-connect: %w", err)
 		}
 	}
-	if cfg.DMARC {
+	for _, d := range strings.Split(arcTrusted, ",") {
+		if d = normalizeDomain(d); d != "" {
+			cfg.ARCTrusted = append(cfg.ARCTrusted, d)
+		}
+	}
+	if len(cfg.ARCTrusted) > 0 && !cfg.ARCVerify {
+		return cfg, errors.New("-arc-trusted needs -arc-verify")
+	}
+	if arcSign != "" {
+		if cfg.ARCSign, err = parseARCSign(arcSign); err != nil {
+			return cfg, fmt.Errorf("-arc-sign: %w", err)
+		}
+	}
+	if cfg.DMARC || cfg.ARCVerify {
 		cfg.SPF = true // DMARC needs the SPF result
 	}
 	if (cfg.DMARCHistory != "" || cfg.DMARCReports || cfg.DMARCForensic) && !cfg.DMARC {

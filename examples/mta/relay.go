@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -43,6 +44,7 @@ type relay struct {
 	authPass  string
 	port      int
 	socks     []socks5.Proxy // -socks: outbound through these proxies
+	arcSign   *arcSigner     // -arc-sign: seal what we relay
 	roots     *x509.CertPool // nil: the system's; verification is recorded, not enforced
 	dane      dane.Mode      // -dane, for MX delivery
 	daneDNS   *dane.Resolver // -dns (and -dns-trusted), asked with the AD bit
@@ -413,7 +415,25 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 	for i, r := range rcpts {
 		to[i] = r.Addr
 	}
-	res, sendErr := pc.c.Send(ctx, &client.Envelope{From: q.From, To: to, Size: size}, f)
+	var msg io.Reader = f
+	if rl.arcSign != nil {
+		// RFC 8617 section 5.1: seal on the way out, over the message as
+		// it leaves, with our Authentication-Results as the AAR.
+		header, skipped, err := rl.arcSign.seal(rl.hostname, f)
+		if _, serr := f.Seek(0, io.SeekStart); err == nil {
+			err = serr
+		}
+		switch {
+		case err != nil:
+			rl.log.Warn("ARC seal failed; sending unsealed", "id", q.ID, "err", err)
+		case header == "":
+			rl.log.Debug("ARC seal not added", "id", q.ID, "why", skipped)
+		default:
+			msg = io.MultiReader(strings.NewReader(header), f)
+			size += int64(len(header))
+		}
+	}
+	res, sendErr := pc.c.Send(ctx, &client.Envelope{From: q.From, To: to, Size: size}, msg)
 	if rl.events != nil {
 		ev, _ := events.FromContext(ctx)
 		ev.DANE = pc.dane.Verified
