@@ -3,7 +3,6 @@
 package arc_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -27,7 +26,7 @@ import (
 
 // Interoperability with dkimpy (Debian python3-dkim, whose arcsign needs
 // python3-authres): its arcsign seals, and dkim.arc_verify (what
-// arcverify runs) verifies, through testdata/dkimpy_arc_verify.py, which
+// arcverify runs) verifies, through internal/interop.DkimpyARCVerify, which
 // looks keys up on this test's DNS server on loopback rather than on the
 // resolvers of /etc/resolv.conf.
 
@@ -49,7 +48,7 @@ const (
 func newPeer(t *testing.T) *peer {
 	t.Helper()
 	interop.Need(t, "arcsign", "arcverify")
-	p := &peer{t: t, python: shebang(t, "arcsign")}
+	p := &peer{t: t, python: interop.Interpreter(t, "arcsign")}
 	var err error
 	if p.ours, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 		t.Fatal(err)
@@ -73,25 +72,6 @@ func newPeer(t *testing.T) *peer {
 		dnstest.Zone{Name: pyDomain, Text: "py._domainkey TXT " + txt(record(t, pyKey.Public()))},
 	)
 	return p
-}
-
-// shebang returns the interpreter of a script on PATH.
-func shebang(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "#!") {
-		t.Fatalf("%s has no #! line: %q %v", path, line, err)
-	}
-	return strings.Fields(line[2:])[0]
 }
 
 func record(t *testing.T, pub crypto.PublicKey) string {
@@ -136,10 +116,7 @@ func (p *peer) run(stdin string, name string, args ...string) string {
 // dkimpyVerify is dkimpy's verdict on msg: "pass", "fail", "none" or "".
 func (p *peer) dkimpyVerify(msg string) (cv, line string) {
 	p.t.Helper()
-	_, port, _ := strings.Cut(p.srv.Addr(), ":")
-	line = strings.TrimSpace(p.run(msg, p.python, "testdata/dkimpy_arc_verify.py", port))
-	cv, _, _ = strings.Cut(strings.TrimPrefix(line, "cv="), " ")
-	return cv, line
+	return interop.DkimpyARCVerify(p.t, p.srv.Addr(), msg)
 }
 
 // ourVerify is our verdict on msg.

@@ -97,6 +97,11 @@ type config struct {
 	// relayRoots verify the certificates of the hosts the relay sends
 	// to, where it checks them (REQUIRETLS); nil means the system's.
 	relayRoots *x509.CertPool
+
+	// ARC (issue 6).
+	ARCVerify  bool
+	ARCTrusted []string
+	ARCSign    *arcSigner
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -152,6 +157,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&denyConnect, "events-deny-connect", "", "CIDRs to which no outbound connection is made (a tcp:connect veto)")
 	fs.BoolVar(&cfg.SMTPUTF8, "smtputf8", false, "advertise SMTPUTF8 (RFC 6531): UTF-8 addresses and headers, relayed with SMTPUTF8 or downgraded (Exim smtputf8_advertise_hosts)")
 	fs.BoolVar(&cfg.RequireTLS, "requiretls", false, "advertise REQUIRETLS after STARTTLS (RFC 8689) and relay such messages only over authenticated TLS")
+	var arcTrusted, arcSign string
+	fs.BoolVar(&cfg.ARCVerify, "arc-verify", false, "verify ARC chains (package arc), add arc= to Authentication-Results (turns on -spf and DMARC evaluation)")
+	fs.StringVar(&arcTrusted, "arc-trusted", "", "with -arc-verify, comma-separated sealer domains whose passing chain overrides a DMARC failure")
+	fs.StringVar(&arcSign, "arc-sign", "", "seal relayed mail that carries our Authentication-Results: ADMD:SELECTOR:KEYFILE[:timestamps,expire,expire+N,expire=N] (Exim arc_sign)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -239,7 +248,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return cfg, fmt.Errorf("-events-deny-connect: %w", err)
 		}
 	}
-	if cfg.DMARC {
+	for _, d := range strings.Split(arcTrusted, ",") {
+		if d = normalizeDomain(d); d != "" {
+			cfg.ARCTrusted = append(cfg.ARCTrusted, d)
+		}
+	}
+	if len(cfg.ARCTrusted) > 0 && !cfg.ARCVerify {
+		return cfg, errors.New("-arc-trusted needs -arc-verify")
+	}
+	if arcSign != "" {
+		if cfg.ARCSign, err = parseARCSign(arcSign); err != nil {
+			return cfg, fmt.Errorf("-arc-sign: %w", err)
+		}
+	}
+	if cfg.DMARC || cfg.ARCVerify {
 		cfg.SPF = true // DMARC needs the SPF result
 	}
 	if (cfg.DMARCHistory != "" || cfg.DMARCReports || cfg.DMARCForensic) && !cfg.DMARC {

@@ -32,10 +32,15 @@ func (m *mta) dmarcBackend(be smtp.Backend) (smtp.Backend, error) {
 			}
 			return nil
 		},
-		Reject:         true,
-		Quarantine:     true,
+		// -arc-verify alone evaluates DMARC for the Authentication-Results
+		// field only; -dmarc enforces.
+		Reject:         m.cfg.DMARC,
+		Quarantine:     m.cfg.DMARC,
 		FailureReports: m.cfg.DMARCForensic,
 		SpoolDir:       m.spool.dir,
+	}
+	if m.cfg.ARCVerify {
+		opts.Checks = append(opts.Checks, m.arcCheck)
 	}
 	if m.cfg.DMARCHistory != "" {
 		h, err := dmarc.OpenHistory(m.cfg.DMARCHistory, m.cfg.Hostname)

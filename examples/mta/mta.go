@@ -85,6 +85,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		authUser:  cfg.SmarthostUser,
 		authPass:  cfg.SmarthostPass,
 		port:      cfg.RemotePort,
+		arcSign:   cfg.ARCSign,
 		socks:     cfg.Socks,
 		dane:      cfg.DANE,
 		// The same server as -dns, asked with the AD bit; believed only
@@ -125,7 +126,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	}
 
 	var backend smtp.Backend = m
-	if cfg.DMARC {
+	if cfg.DMARC || cfg.ARCVerify {
 		if backend, err = m.dmarcBackend(backend); err != nil {
 			return nil, err
 		}

@@ -46,6 +46,7 @@ type relay struct {
 	authPass  string
 	port      int
 	socks     []socks5.Proxy // -socks: outbound through these proxies
+	arcSign   *arcSigner     // -arc-sign: seal what we relay
 	roots     *x509.CertPool // nil: the system's; verification is recorded, not enforced
 	dane      dane.Mode      // -dane, for MX delivery
 	daneDNS   *dane.Resolver // -dns (and -dns-trusted), asked with the AD bit
@@ -495,9 +496,27 @@ func (rl *relay) sendOn(ctx context.Context, q *queued, host string, pc *pooledC
 			return false, err
 		}
 	}
+	var msg io.Reader = f
+	if rl.arcSign != nil {
+		// RFC 8617 section 5.1: seal on the way out, over the message as
+		// it leaves, with our Authentication-Results as the AAR.
+		header, skipped, err := rl.arcSign.seal(rl.hostname, f)
+		if _, serr := f.Seek(0, io.SeekStart); err == nil {
+			err = serr
+		}
+		switch {
+		case err != nil:
+			rl.log.Warn("ARC seal failed; sending unsealed", "id", q.ID, "err", err)
+		case header == "":
+			rl.log.Debug("ARC seal not added", "id", q.ID, "why", skipped)
+		default:
+			msg = io.MultiReader(strings.NewReader(header), f)
+			env.Size += int64(len(header))
+		}
+	}
 	// smtputf8.Send downgrades to a server without SMTPUTF8: A-label
 	// domains for ASCII local parts; others fail 553 5.6.7 (DSN).
-	res, sendErr := smtputf8.Send(ctx, pc.c, env, f)
+	res, sendErr := smtputf8.Send(ctx, pc.c, env, msg)
 	var nq *notQualified
 	switch {
 	case errors.Is(sendErr, requiretls.ErrNotQualified):
