@@ -7,9 +7,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -91,57 +88,12 @@ func TestEximClientPRDR(t *testing.T) {
 // that Exim's early-pipelining cache carries over to the second
 // connection.
 func eximSendTwice(t *testing.T, host string, port int) string {
-	interop.Need(t, "exim4")
-	dir, err := os.MkdirTemp("", "exim-client-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	spool := filepath.Join(dir, "spool")
-	os.MkdirAll(filepath.Join(spool, "log"), 0o755)
-	conf := fmt.Sprintf(`primary_hostname = client.test
-spool_directory = %[1]s
-log_file_path = %[1]s/log/%%slog
-log_selector = +pipelining +tls_certificate_verified
-keep_environment =
-begin routers
-r1:
-  driver = manualroute
-  route_list = * %[2]s::%[3]d
-  self = send
-  transport = t1
-begin transports
-t1:
-  driver = smtp
-  allow_localhost
-  hosts_pipe_connect = *
-  hosts_try_prdr = *
-  tls_verify_certificates =
-begin retry
-* * F,1h,1m
-`, spool, host, port)
-	confPath := filepath.Join(dir, "client.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("chown", "-R", "Debian-exim", spool).CombinedOutput(); err != nil {
-		t.Fatalf("chown: %v %s", err, out)
-	}
+	c := interop.NewEximClient(t, host, port, "tls_verify_certificates =")
+	var log string
 	for i := 0; i < 2; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, "exim4", "-C", confPath, "-odi", "-f", "a@x.test", fmt.Sprintf("r%d@y.test", i))
-		cmd.Stdin = strings.NewReader(fmt.Sprintf("Subject: %d\n\nbody\n", i))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Logf("exim4: %v %s", err, out)
-		}
-		cancel()
+		log = c.Send("a@x.test", []string{fmt.Sprintf("r%d@y.test", i)}, fmt.Sprintf("Subject: %d\n\nbody\n", i))
 	}
-	b, err := os.ReadFile(filepath.Join(spool, "log", "mainlog"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return log
 }
 
 // TestEximClientPipeconnect: Exim's second connection pipelines early.

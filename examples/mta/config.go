@@ -102,6 +102,10 @@ type config struct {
 	ARCVerify  bool
 	ARCTrusted []string
 	ARCSign    *arcSigner
+
+	// PRDR and PIPECONNECT (issue 4): the server runs behind the front.
+	PRDR        bool
+	PipeConnect bool
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -161,6 +165,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.ARCVerify, "arc-verify", false, "verify ARC chains (package arc), add arc= to Authentication-Results (turns on -spf and DMARC evaluation)")
 	fs.StringVar(&arcTrusted, "arc-trusted", "", "with -arc-verify, comma-separated sealer domains whose passing chain overrides a DMARC failure")
 	fs.StringVar(&arcSign, "arc-sign", "", "seal relayed mail that carries our Authentication-Results: ADMD:SELECTOR:KEYFILE[:timestamps,expire,expire+N,expire=N] (Exim arc_sign)")
+	fs.BoolVar(&cfg.PRDR, "prdr", false, "PRDR on both sides: per-recipient replies after the data (quota decided then), and PRDR requested when relaying (Exim prdr_enable, hosts_try_prdr)")
+	fs.BoolVar(&cfg.PipeConnect, "pipeconnect", false, "PIPECONNECT on both sides: early input from clients, early EHLO to servers that offered it (EHLO cache under DATA)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

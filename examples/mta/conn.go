@@ -86,10 +86,11 @@ type trackedConn struct {
 	ptr  string        // reverse DNS name, valid once rdns is closed
 	rdns chan struct{} // closed when the PTR lookup finished
 
-	messages  atomic.Int64
-	helo      atomic.Pointer[string]
-	tlsInfo   atomic.Pointer[string]
-	closeOnce sync.Once
+	messages     atomic.Int64
+	userDeadline atomic.Int64 // read deadline set above, Unix ns; 0 for none
+	helo         atomic.Pointer[string]
+	tlsInfo      atomic.Pointer[string]
+	closeOnce    sync.Once
 }
 
 // NetConn returns the connection below, as (*tls.Conn).NetConn does.
@@ -97,11 +98,36 @@ func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
 // Read refreshes the idle deadline, so a client that goes silent for the
 // idle timeout is cut, however long the whole session or message takes.
+// A read deadline set by the layer above (the front's short look for
+// early input, a TLS handshake limit) applies when it is sooner.
 func (c *trackedConn) Read(b []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
+	d := time.Now().Add(c.idle)
+	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() {
+		d = time.Unix(0, u)
+	}
+	if err := c.Conn.SetReadDeadline(d); err != nil {
 		return 0, err
 	}
 	return c.Conn.Read(b)
+}
+
+// SetReadDeadline records the caller's deadline for Read.
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	c.userDeadline.Store(unixNano(t))
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and the write deadline.
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	c.userDeadline.Store(unixNano(t))
+	return c.Conn.SetDeadline(t)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 func (c *trackedConn) Close() error {

@@ -78,7 +78,7 @@ func (q queueSender) Send(_ context.Context, from string, to []string, msg io.Re
 			remote = append(remote, rcpt)
 		}
 	}
-	_, err := q.m.accept(newMessageID(), from, "", msg, local, remote, nil)
+	_, err := q.m.accept(newMessageID(), from, "", msg, local, remote, nil, nil)
 	return err
 }
 

@@ -43,11 +43,12 @@ func newMaildirs(root, hostname string, quota int64) (*maildirs, error) {
 func (m *maildirs) dir(mailbox string) string { return filepath.Join(m.root, mailbox) }
 
 var (
-	errQuotaExceeded = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
-	errQuotaConfig   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 5}, Message: "Mailbox quota misconfigured, try again later"}
-	errLocalWrite    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error writing the message, try again later"}
-	errLineTooLong   = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
-	errReadFailed    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection problem while reading the message"}
+	errQuotaExceeded  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
+	errTooBigForQuota = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Message larger than the mailbox quota"}
+	errQuotaConfig    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 5}, Message: "Mailbox quota misconfigured, try again later"}
+	errLocalWrite     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error writing the message, try again later"}
+	errLineTooLong    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Line too long"}
+	errReadFailed     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection problem while reading the message"}
 )
 
 // limit returns the quota in force for mailbox: the number in its quota
@@ -102,6 +103,11 @@ func (m *maildirs) checkQuota(mailbox string, declared int64) error {
 	used, err := m.usage(mailbox)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errLocalWrite, err)
+	}
+	if declared > limit {
+		// RFC 3463 X.2.2: it would not fit even in an empty mailbox, so
+		// trying again is no use.
+		return errTooBigForQuota
 	}
 	if used >= limit || used+declared > limit {
 		return errQuotaExceeded

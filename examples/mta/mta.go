@@ -22,7 +22,10 @@ import (
 	"github.com/smtpkit/smtpkit/dmarc"
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/events/sqlsink"
+	"github.com/smtpkit/smtpkit/front"
 	"github.com/smtpkit/smtpkit/ocsp"
+	"github.com/smtpkit/smtpkit/pipeconnect"
+	"github.com/smtpkit/smtpkit/prdr"
 	"github.com/smtpkit/smtpkit/proxyproto"
 	"github.com/smtpkit/smtpkit/requiretls"
 	"github.com/smtpkit/smtpkit/smtputf8"
@@ -38,6 +41,7 @@ type mta struct {
 	resolver  *net.Resolver
 	tls       *tls.Config
 	srv       *smtp.Server
+	front     *front.Server  // with -prdr or -pipeconnect: serves srv in LMTP mode
 	inflight  sync.WaitGroup // Data calls under way
 
 	users     users          // -users: AUTH PLAIN accounts
@@ -86,6 +90,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		authPass:  cfg.SmarthostPass,
 		port:      cfg.RemotePort,
 		arcSign:   cfg.ARCSign,
+		prdr:      cfg.PRDR,
 		socks:     cfg.Socks,
 		dane:      cfg.DANE,
 		// The same server as -dns, asked with the AD bit; believed only
@@ -95,6 +100,13 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		roots:   cfg.relayRoots,
 		spool:   m.spool,
 		log:     log,
+	}
+	if cfg.PipeConnect {
+		cache, err := pipeconnect.OpenFileCache(filepath.Join(cfg.DataDir, "pipeconnect.json"), 0)
+		if err != nil {
+			return nil, fmt.Errorf("pipeconnect cache: %w", err)
+		}
+		m.relay.pipeconnect = &pipeconnect.Client{Cache: cache, Logger: log}
 	}
 	m.queue = &queue{
 		spool:   m.spool,
@@ -175,6 +187,25 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	s.EnableSMTPUTF8 = cfg.SMTPUTF8
 	s.EnableREQUIRETLS = cfg.RequireTLS // go-smtp offers it after STARTTLS only
 	m.srv = s
+	var exts []front.Extension
+	if cfg.PRDR {
+		exts = append(exts, prdr.Server{})
+	}
+	if cfg.PipeConnect {
+		exts = append(exts, &pipeconnect.Server{})
+	}
+	if len(exts) > 0 {
+		// The front owns the connection and TLS and drives go-smtp in
+		// LMTP mode, for the EHLO keywords, MAIL parameter and
+		// per-recipient replies go-smtp cannot give itself.
+		m.front = front.New(s, &front.Options{
+			Hostname:   cfg.Hostname,
+			TLSConfig:  m.tls,
+			Extensions: exts,
+			Logger:     log,
+			Timeouts:   front.Timeouts{Command: cfg.IdleTimeout, Data: cfg.IdleTimeout},
+		})
+	}
 	return m, nil
 }
 
@@ -299,7 +330,13 @@ func (m *mta) Serve(ctx context.Context, l *listener) error {
 	}()
 
 	errc := make(chan error, 1)
-	go func() { errc <- m.srv.Serve(l) }()
+	go func() {
+		if m.front != nil {
+			errc <- m.front.Serve(l)
+			return
+		}
+		errc <- m.srv.Serve(l)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -308,11 +345,15 @@ func (m *mta) Serve(ctx context.Context, l *listener) error {
 	m.log.Info("shutting down", "grace", m.cfg.ShutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), m.cfg.ShutdownGrace)
 	defer cancel()
-	if err := m.srv.Shutdown(sctx); err != nil {
+	shutdown := m.srv.Shutdown
+	if m.front != nil {
+		shutdown = m.front.Shutdown
+	}
+	if err := shutdown(sctx); err != nil {
 		m.log.Info("closing open sessions", "reason", err)
 		l.closeAll()
 	}
-	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
+	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, front.ErrServerClosed) {
 		return err
 	}
 	// Wait for deliveries that the close interrupted to clean up.
@@ -344,13 +385,19 @@ func (p slogPrinter) Println(v ...any) {
 // asked once the message was read, for the envelope. On error nothing
 // was queued; local copies made before a spool failure may be delivered
 // again on the client's retry, which beats losing them.
-func (m *mta) accept(id, from, header string, body io.Reader, local, remote []string, flags func() msgFlags) (int64, error) {
-	if len(remote) == 0 {
+func (m *mta) accept(id, from, header string, body io.Reader, local, remote []string, flags func() msgFlags, filter localFilter) (int64, error) {
+	if len(remote) == 0 && filter == nil {
 		return m.store.deliver(header, body, local)
 	}
 	size, err := m.spool.writeMessage(id, header, body)
 	if err != nil {
 		return 0, err
+	}
+	if filter != nil {
+		local = filter(size, local)
+	}
+	if len(remote) == 0 {
+		defer m.spool.discard(id)
 	}
 	if len(local) > 0 {
 		f, err := m.spool.open(id)
@@ -364,6 +411,9 @@ func (m *mta) accept(id, from, header string, body io.Reader, local, remote []st
 			m.spool.discard(id)
 			return 0, err
 		}
+	}
+	if len(remote) == 0 {
+		return size, nil
 	}
 	q := &queued{ID: id, From: from, Arrived: time.Now()}
 	if flags != nil {
@@ -379,6 +429,10 @@ func (m *mta) accept(id, from, header string, body io.Reader, local, remote []st
 	m.queue.add(q)
 	return size, nil
 }
+
+// localFilter decides, once the size of a message is known, which of its
+// local mailboxes take it (PRDR's data-time decisions), and returns them.
+type localFilter func(size int64, local []string) []string
 
 // sendDSN queues a delivery status notification to the sender of q for
 // its failed recipients, from the null sender (RFC 5321 section 4.5.5) so
@@ -409,7 +463,7 @@ func (m *mta) sendDSN(q *queued, failed []*queuedRcpt) error {
 	// The DSN of a REQUIRETLS message is sent REQUIRETLS too (RFC 8689
 	// section 5); one to a UTF-8 sender needs SMTPUTF8 (its To: field).
 	flags := msgFlags{RequireTLS: q.RequireTLS, UTF8: !isASCII(q.From)}
-	if _, err := m.accept(id, "", ri.header(), bytes.NewReader(dsn), local, remote, func() msgFlags { return flags }); err != nil {
+	if _, err := m.accept(id, "", ri.header(), bytes.NewReader(dsn), local, remote, func() msgFlags { return flags }, nil); err != nil {
 		return err
 	}
 	m.log.Info("DSN queued", "id", id, "for", q.ID, "to", "<"+q.From+">", "failed", len(failed))

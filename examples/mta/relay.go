@@ -21,6 +21,8 @@ import (
 	"github.com/smtpkit/smtpkit/dane"
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/ocsp"
+	"github.com/smtpkit/smtpkit/pipeconnect"
+	"github.com/smtpkit/smtpkit/prdr"
 	"github.com/smtpkit/smtpkit/requiretls"
 	"github.com/smtpkit/smtpkit/smtputf8"
 	"github.com/smtpkit/smtpkit/socks5"
@@ -39,22 +41,24 @@ const (
 // host gets a dane.Policy (RFC 7672); with -ocsp the server's staple is
 // checked; with -events-* the attempts raise events (Exim's event_action).
 type relay struct {
-	hostname  string
-	resolver  *net.Resolver
-	smarthost string // host:port, or "" for MX delivery
-	authUser  string
-	authPass  string
-	port      int
-	socks     []socks5.Proxy // -socks: outbound through these proxies
-	arcSign   *arcSigner     // -arc-sign: seal what we relay
-	roots     *x509.CertPool // nil: the system's; verification is recorded, not enforced
-	dane      dane.Mode      // -dane, for MX delivery
-	daneDNS   *dane.Resolver // -dns (and -dns-trusted), asked with the AD bit
-	ocsp      ocsp.Mode      // -ocsp
-	events    *events.Emitter
-	spool     *spool
-	log       *slog.Logger
-	pool      connPool
+	hostname    string
+	resolver    *net.Resolver
+	smarthost   string // host:port, or "" for MX delivery
+	authUser    string
+	authPass    string
+	port        int
+	socks       []socks5.Proxy      // -socks: outbound through these proxies
+	arcSign     *arcSigner          // -arc-sign: seal what we relay
+	prdr        bool                // -prdr: request PRDR
+	pipeconnect *pipeconnect.Client // -pipeconnect: early EHLO from the cache
+	roots       *x509.CertPool      // nil: the system's; verification is recorded, not enforced
+	dane        dane.Mode           // -dane, for MX delivery
+	daneDNS     *dane.Resolver      // -dns (and -dns-trusted), asked with the AD bit
+	ocsp        ocsp.Mode           // -ocsp
+	events      *events.Emitter
+	spool       *spool
+	log         *slog.Logger
+	pool        connPool
 }
 
 // hostError is a routing failure for every recipient of a domain.
@@ -458,7 +462,21 @@ func (rl *relay) dial(ctx context.Context, host, addr string, policy *dane.Polic
 		opts.Auth = sasl.NewPlainClient("", rl.authUser, rl.authPass)
 		opts.TLSPolicy = client.TLSRequired // never a password in the clear
 	}
-	c, err := client.Dial(ctx, addr, opts)
+	if rl.prdr {
+		// Per-recipient replies after the data where the server offers
+		// PRDR and the message has two or more recipients.
+		opts.Extensions = append(opts.Extensions, prdr.Client{})
+	}
+	var c *client.Conn
+	var err error
+	if rl.pipeconnect != nil {
+		// EHLO before the banner to servers that offered PIPECONNECT
+		// last time (the cache under DATA); a failed early opening is
+		// retried the classic way.
+		c, err = pipeconnect.Dial(ctx, addr, opts, rl.pipeconnect)
+	} else {
+		c, err = client.Dial(ctx, addr, opts)
+	}
 	pc.dane = policy.Result()
 	if chk != nil {
 		r := chk.Result()

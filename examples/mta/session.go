@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/dmarc"
 	"github.com/smtpkit/smtpkit/internal/netwrap"
+	"github.com/smtpkit/smtpkit/prdr"
 	"github.com/smtpkit/smtpkit/requiretls"
 	"github.com/smtpkit/smtpkit/smtputf8"
 	"github.com/smtpkit/smtpkit/spf"
@@ -53,7 +54,8 @@ type session struct {
 	mailboxes []string // local: normalized, without duplicates
 	relayed   []string // non-local recipients, without duplicates
 	mail      bool
-	authUser  string // after a successful AUTH
+	authUser  string            // after a successful AUTH
+	rcptArgs  map[string]string // mailbox -> its RCPT argument, for per-recipient replies
 }
 
 func (m *mta) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -79,6 +81,7 @@ func tlsSummary(st *tls.ConnectionState) string {
 
 func (s *session) Reset() {
 	s.from, s.utf8, s.size, s.mailboxes, s.relayed, s.mail = "", false, 0, nil, nil, false
+	s.rcptArgs = nil
 }
 
 func (s *session) Logout() error { return nil }
@@ -207,11 +210,19 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 			return nil // one copy per mailbox
 		}
 	}
-	if err := s.m.store.checkQuota(mb, s.size); err != nil {
-		s.m.log.Info("recipient refused", "conn", s.connID(), "rcpt", mb, "err", err)
-		return reply(err)
+	// Under PRDR the quota is decided after the data, per recipient, with
+	// the message's real size (LMTPData).
+	if !prdr.Requested(s.c.Conn()) {
+		if err := s.m.store.checkQuota(mb, s.size); err != nil {
+			s.m.log.Info("recipient refused", "conn", s.connID(), "rcpt", mb, "err", err)
+			return reply(err)
+		}
 	}
 	s.mailboxes = append(s.mailboxes, mb)
+	if s.rcptArgs == nil {
+		s.rcptArgs = map[string]string{}
+	}
+	s.rcptArgs[mb] = to
 	return nil
 }
 
@@ -240,7 +251,34 @@ func (s *session) connID() uint64 {
 	return s.conn.id
 }
 
-func (s *session) Data(r io.Reader) error {
+func (s *session) Data(r io.Reader) error { return s.receive(r, nil) }
+
+// LMTPData is called behind the front (-prdr, -pipeconnect). With PRDR
+// requested (RFC draft-hall-prdr, Exim's acl_smtp_data_prdr), each local
+// mailbox decides on its quota with the message's size and gets its own
+// reply: the over-quota recipient 452 4.2.2, the others their copies.
+// Without PRDR every recipient gets the one result of Data.
+func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	if !prdr.Requested(s.c.Conn()) {
+		return s.Data(r)
+	}
+	return s.receive(r, func(size int64, local []string) []string {
+		kept := local[:0:0]
+		for i, mb := range s.mailboxes {
+			if err := s.m.store.checkQuota(mb, size); err != nil {
+				s.m.log.Info("recipient refused after data", "conn", s.connID(), "rcpt", mb, "err", err)
+				status.SetStatus(s.rcptArgs[mb], reply(err))
+				continue
+			}
+			kept = append(kept, local[i])
+		}
+		return kept
+	})
+}
+
+// receive stores the message for its recipients before the reply; filter,
+// when set, decides the local mailboxes once the size is known.
+func (s *session) receive(r io.Reader, filter localFilter) error {
 	if !s.mail || len(s.mailboxes)+len(s.relayed) == 0 {
 		return errNoSession
 	}
@@ -284,7 +322,7 @@ func (s *session) Data(r io.Reader) error {
 		st, _ = requiretls.FromConn(s.c)
 		return msgFlags{UTF8: s.utf8, RequireTLS: st.Required, TLSOptional: st.TLSOptional}
 	}
-	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed, flags)
+	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed, flags, filter)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
 		return reply(err)

@@ -36,7 +36,30 @@ func EximSendResolving(t testing.TB, nameserver, router, host string, port int, 
 	return eximSend(t, nameserver, router, host, port, from, to, message, transport)
 }
 
+// EximClient is Exim 4.96 as an SMTP client with a spool of its own that
+// lasts for the test, so that its hints (PIPECONNECT's EHLO cache, retry
+// data) carry over from one message to the next.
+type EximClient struct {
+	t          testing.TB
+	dir        string
+	confPath   string
+	spool      string
+	nameserver string
+}
+
+// NewEximClient prepares Exim to send to host:port as EximSend does;
+// each Send is one message.
+func NewEximClient(t testing.TB, host string, port int, transport ...string) *EximClient {
+	t.Helper()
+	return newEximClient(t, "", "", host, port, transport)
+}
+
 func eximSend(t testing.TB, nameserver, router, host string, port int, from string, to []string, message string, transport []string) string {
+	t.Helper()
+	return newEximClient(t, nameserver, router, host, port, transport).Send(from, to, message)
+}
+
+func newEximClient(t testing.TB, nameserver, router, host string, port int, transport []string) *EximClient {
 	t.Helper()
 	Need(t, "exim4")
 	dir, err := os.MkdirTemp("", "exim-client-")
@@ -88,6 +111,15 @@ begin retry
 	if out, err := exec.Command("chown", "-R", "Debian-exim", spool).CombinedOutput(); err != nil {
 		t.Fatalf("chown spool for Exim (tests run as root): %v %s", err, out)
 	}
+	return &EximClient{t: t, dir: dir, confPath: confPath, spool: spool, nameserver: nameserver}
+}
+
+// Send submits one message (exim -odi: delivered at once) and returns
+// Exim's main log so far.
+func (c *EximClient) Send(from string, to []string, message string) string {
+	t := c.t
+	t.Helper()
+	dir, confPath, spool, nameserver := c.dir, c.confPath, c.spool, c.nameserver
 	args := append([]string{"-C", confPath, "-odi", "-f", from}, to...)
 	cmd := exec.Command("exim4", args...)
 	if nameserver != "" {
