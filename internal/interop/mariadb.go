@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/smtptest"
 )
 
 // OpenDMARCSchema is the MySQL schema of OpenDMARC's database, as
@@ -105,33 +107,43 @@ func (db *MariaDB) OpenDMARCImport(t testing.TB, history string) {
 	}
 }
 
-// OpenDMARCReports runs opendmarc-reports(8) over the database as
-// reporter org with address email, mailing the reports through the SMTP
-// server at smtpAddr (host:port), and returns its verbose output. It runs
-// in db.Dir, where it leaves its report files. A non-zero exit or a
-// "failed" in the output fails the test.
-func (db *MariaDB) OpenDMARCReports(t testing.TB, smtpAddr, org, email string) string {
+// OpenDMARCReport runs opendmarc-reports(8) over the database as the
+// reporting organisation org (report email dmarc-reports@org), mailing
+// the reports to an SMTP sink on loopback, and returns the XML of the
+// report for domain sent to rua. A non-zero exit, a "failed" in its
+// output, or no such report fails the test. It runs in db.Dir, where it
+// leaves its report files.
+func (db *MariaDB) OpenDMARCReport(t testing.TB, org, domain, rua string) string {
 	t.Helper()
-	host, port, err := net.SplitHostPort(smtpAddr)
+	sink := &smtptest.Sink{}
+	srv := smtptest.Start(t, sink)
+	host, port, err := net.SplitHostPort(srv.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "opendmarc-reports", append(db.OpenDMARCArgs(),
-		"--utc", "--verbose", "--report-org="+org, "--report-email="+email,
+		"--utc", "--verbose", "--report-org="+org, "--report-email=dmarc-reports@"+org,
 		"--smtp-server="+host, "--smtp-port="+port)...)
 	cmd.Dir = db.Dir
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.Contains(string(out), "failed") {
 		t.Fatalf("opendmarc-reports: %v\n%s", err, out)
 	}
-	return string(out)
+	want := []byte("Report Domain: " + domain + " Submitter: " + org)
+	for _, m := range sink.Messages() {
+		if len(m.To) == 1 && m.To[0] == rua && bytes.Contains(m.Data, want) {
+			return reportXML(t, m.Data)
+		}
+	}
+	t.Fatalf("no report for %s to %s among %d messages\n%s", domain, rua, len(sink.Messages()), out)
+	return ""
 }
 
-// OpenDMARCReportXML extracts the XML from the zip attachment of a report
-// email that opendmarc-reports sent.
-func OpenDMARCReportXML(t testing.TB, raw []byte) string {
+// reportXML extracts the XML from the zip attachment of a report email
+// that opendmarc-reports sent.
+func reportXML(t testing.TB, raw []byte) string {
 	t.Helper()
 	m, err := mail.ReadMessage(bytes.NewReader(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n"))))
 	if err != nil {
