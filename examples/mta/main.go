@@ -1,12 +1,16 @@
-// Command mta is a thin receiving MTA built from smtpkit's packages and
-// go-smtp: STARTTLS with a self-signed certificate made on first start,
-// delivery into one Maildir per recipient, quotas and a mailbox list.
+// Command mta is a thin MTA built from smtpkit's packages and go-smtp:
+// STARTTLS with a self-signed certificate made on first start, delivery
+// into one Maildir per recipient with quotas and a mailbox list, and a
+// relay queue for everyone else; every feature package is behind a flag
+// (-spf, -dmarc, -arc-verify, -dane, -ocsp, -prdr, -pipeconnect,
+// -proxy-required-hosts, -socks, -smtputf8, -requiretls, -events-db...).
 //
 //	go run ./examples/mta            # 127.0.0.1:2525, data under ./mta-data
 //	go run ./examples/mta -h         # the flags
 //
 // It is wiring: flags become options, options become packages. Mail that
-// got a 250 reply is on disk and fsynced, in DATA/maildir/<rcpt>/new.
+// got a 250 reply is on disk and fsynced: in DATA/maildir/<rcpt>/new, or
+// for remote recipients in DATA/spool until every one has a final result.
 package main
 
 import (
