@@ -350,30 +350,39 @@ func simpleRun(p []byte, i int) int {
 func relaxedRun(p []byte, i int) int {
 	i++
 	for {
-		// Sixteen bytes at a time while none needs a look: a byte below
-		// 0x20, or two bytes up to 0x20 in a row (a space before a
-		// space or a line break).
-		for i+17 <= len(p) {
-			w0 := binary.LittleEndian.Uint64(p[i:])
-			w1 := binary.LittleEndian.Uint64(p[i+8:])
-			a0, a1 := w0&lows, w1&lows
-			le0 := ^((a0 + 0x5f5f5f5f5f5f5f5f) | w0) & highs // bytes <= 0x20
-			le1 := ^((a1 + 0x5f5f5f5f5f5f5f5f) | w1) & highs
-			lt0 := ^((a0 + 0x6060606060606060) | w0) & highs // bytes < 0x20
-			lt1 := ^((a1 + 0x6060606060606060) | w1) & highs
+		// Thirty-two bytes at a time while none needs a look: a byte
+		// below 0x20, or two bytes up to 0x20 in a row (a space before
+		// a space or a line break).
+		for i+33 <= len(p) {
+			q := p[i : i+33]
+			w0 := binary.LittleEndian.Uint64(q[0:])
+			w1 := binary.LittleEndian.Uint64(q[8:])
+			w2 := binary.LittleEndian.Uint64(q[16:])
+			w3 := binary.LittleEndian.Uint64(q[24:])
+			le0, lt0 := lowBytes(w0)
+			le1, lt1 := lowBytes(w1)
+			le2, lt2 := lowBytes(w2)
+			le3, lt3 := lowBytes(w3)
 			// The byte after the window, low or not, without a branch.
-			after := uint64(int64(p[i+16])-0x21) & (0x80 << 56)
+			after := uint64(int64(q[32])-0x21) & (0x80 << 56)
 			stop0 := lt0 | le0&(le0>>8|le1<<56)
-			stop1 := lt1 | le1&(le1>>8|after)
-			if stop0|stop1 != 0 {
-				if stop0 != 0 {
+			stop1 := lt1 | le1&(le1>>8|le2<<56)
+			stop2 := lt2 | le2&(le2>>8|le3<<56)
+			stop3 := lt3 | le3&(le3>>8|after)
+			if stop0|stop1|stop2|stop3 != 0 {
+				switch {
+				case stop0 != 0:
 					i += bits.TrailingZeros64(stop0) / 8
-				} else {
+				case stop1 != 0:
 					i += 8 + bits.TrailingZeros64(stop1)/8
+				case stop2 != 0:
+					i += 16 + bits.TrailingZeros64(stop2)/8
+				default:
+					i += 24 + bits.TrailingZeros64(stop3)/8
 				}
 				goto look
 			}
-			i += 16
+			i += 32
 		}
 		// The tail, a byte at a time.
 		for ; i < len(p); i++ {
@@ -394,6 +403,16 @@ func relaxedRun(p []byte, i int) int {
 		}
 		return i
 	}
+}
+
+// lowBytes returns masks with the top bit set in each byte of w that is
+// up to 0x20 (le) and below 0x20 (lt). A byte just after a flagged byte
+// may be flagged as well when it is itself up to 0x21 (the borrow of the
+// subtraction runs on), which only ever makes the scan stop early, never
+// miss a byte it must look at.
+func lowBytes(w uint64) (le, lt uint64) {
+	nw := ^w & highs
+	return (w - 0x2121212121212121) & nw, (w - 0x2020202020202020) & nw
 }
 
 const (

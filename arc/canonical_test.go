@@ -142,8 +142,9 @@ func FuzzBodyCanon(f *testing.F) {
 func TestBodyHashLongRuns(t *testing.T) {
 	// Runs longer than the word-at-a-time scan, with every kind of
 	// change at every offset.
-	base := []byte(strings.Repeat("abcdefgh ", 8))
-	for _, ins := range []string{"  ", "\t", " \r\n", "\r\n\r\n", "\n", "\r", " \r", "\x01", "\r\n "} {
+	base := []byte(strings.Repeat("abcdefgh ", 12))
+	for _, ins := range []string{"  ", "\t", " \r\n", "\r\n\r\n", "\n", "\r", " \r", "\x01", "\r\n ",
+		" !", "\x01!", "\t!", "\r\n!", " \x01", "\x1f ", "\r\n\x01"} {
 		for off := 0; off <= len(base); off++ {
 			body := string(base[:off]) + ins + string(base[off:]) + "\r\n"
 			for _, c := range []canon{simple, relaxed} {
