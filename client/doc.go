@@ -31,7 +31,10 @@
 //     what failed;
 //   - reuses a connection for many messages (RSET when a transaction was
 //     left open, pipelined with the next MAIL), and counts them
-//     ([Conn.Messages]);
+//     ([Conn.Messages]); [Conn.SendBatch] sends a queue's worth without
+//     waiting between messages: with PIPELINING and CHUNKING, each
+//     message's RSET, envelope and BDAT LAST follow the one before at
+//     once, and the replies are read as they come (RFC 2920 section 3.1);
 //   - reads replies defensively: line and line-count limits ([Limits]),
 //     one code per reply, garbage refused, never a hang (a deadline on
 //     every read) or a panic (FuzzReadReply);

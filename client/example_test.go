@@ -71,3 +71,59 @@ func Example() {
 	// messages on this connection: 2
 	// stored: 2 first to [b@example.test c@example.test]
 }
+
+// Send a queue's worth of messages over one connection without waiting
+// between them.
+func ExampleConn_SendBatch() {
+	sink := &smtptest.Sink{}
+	addr, stop, err := exampleServer(sink) // as in the package example
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, addr, &client.Options{Hostname: "relay.example.test"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+
+	var msgs []client.Message
+	for i := range 3 {
+		msgs = append(msgs, client.Message{
+			Envelope: &client.Envelope{From: "a@example.test", To: []string{fmt.Sprintf("user%d@example.test", i)}},
+			Body:     strings.NewReader(fmt.Sprintf("Subject: number %d\r\n\r\nHi.\r\n", i)),
+		})
+	}
+	results, err := c.SendBatch(ctx, msgs)
+	if err != nil {
+		fmt.Println("connection failed:", err)
+	}
+	for _, res := range results {
+		r := res.Recipients[0]
+		fmt.Println(r.Address, r.Status)
+	}
+	fmt.Println("stored:", len(sink.Messages()))
+	// Output:
+	// user0@example.test accepted
+	// user1@example.test accepted
+	// user2@example.test accepted
+	// stored: 3
+}
+
+// exampleServer starts a go-smtp server on loopback that keeps what it
+// receives in sink.
+func exampleServer(sink *smtptest.Sink) (addr string, stop func() error, err error) {
+	srv := smtp.NewServer(sink)
+	srv.Domain = "mx.example.test"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	go srv.Serve(ln)
+	return ln.Addr().String(), srv.Close, nil
+}

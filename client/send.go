@@ -141,6 +141,7 @@ type txn struct {
 	mailErr  *smtp.SMTPError
 	closing  *smtp.SMTPError // a 421 reply
 	dataSent bool            // some of the message may have been sent
+	first    *firstChunk     // the first BDAT chunk, already read (SendBatch)
 }
 
 func (tx *txn) run(ctx context.Context, msg io.Reader) error {
@@ -375,7 +376,9 @@ func (tx *txn) pipelined(mail string, r io.Reader, bdat, binary bool) error {
 		last  bool
 	)
 	c.wTimeout = t.Mail // should the commands fill the buffer
-	if bdat {
+	if f := tx.first; f != nil {
+		k, chunk, last = f.k, f.chunk, f.last
+	} else if bdat {
 		// Read the first chunk before anything is sent: a local read
 		// error leaves the connection usable.
 		k = c.newChunker(r, binary)
@@ -613,14 +616,21 @@ func (tx *txn) data(r io.Reader) error {
 	if err := c.flush(t.DataBlock); err != nil {
 		return err
 	}
-	rep, err := tx.read(t.DataEnd)
+	rep, err := tx.readEnd()
 	if err != nil {
-		if rep.code == 421 {
-			tx.res.Data = tx.closing
-		}
 		return err
 	}
 	return tx.endOfData(rep)
+}
+
+// readEnd reads the reply that ends the data phase; a 421 there is the
+// message's Data reply too.
+func (tx *txn) readEnd() (reply, error) {
+	rep, err := tx.read(tx.c.opts.Timeouts.DataEnd)
+	if err != nil && rep.code == 421 {
+		tx.res.Data = tx.closing
+	}
+	return rep, err
 }
 
 // chunks sends the rest of the message in BDAT chunks (RFC 3030 section
