@@ -370,17 +370,21 @@ func relaxedRun(p []byte, i int) int {
 			stop2 := lt2 | le2&(le2>>8|le3<<56)
 			stop3 := lt3 | le3&(le3>>8|after)
 			if stop0|stop1|stop2|stop3 != 0 {
-				switch {
-				case stop0 != 0:
-					i += bits.TrailingZeros64(stop0) / 8
-				case stop1 != 0:
-					i += 8 + bits.TrailingZeros64(stop1)/8
-				case stop2 != 0:
-					i += 16 + bits.TrailingZeros64(stop2)/8
-				default:
-					i += 24 + bits.TrailingZeros64(stop3)/8
+				// A CRLF between content bytes is part of the run, and
+				// comes about once a line: skip those in the window
+				// rather than leave it.
+				m := pack(stop0) | pack(stop1)<<8 | pack(stop2)<<16 | pack(stop3)<<24
+				for {
+					pos := bits.TrailingZeros32(m)
+					j := i + pos
+					if pos >= 30 || p[j] != '\r' || p[j+1] != '\n' || p[j+2] <= ' ' {
+						i = j
+						goto look
+					}
+					if m &^= 3 << pos; m == 0 {
+						break
+					}
 				}
-				goto look
 			}
 			i += 32
 		}
@@ -403,6 +407,12 @@ func relaxedRun(p []byte, i int) int {
 		}
 		return i
 	}
+}
+
+// pack gathers the top bits of the bytes of x, whose other bits are
+// clear, into one bit a byte: byte k's to bit k.
+func pack(x uint64) uint32 {
+	return uint32((x >> 7) * 0x0102040810204080 >> 56)
 }
 
 // lowBytes returns masks with the top bit set in each byte of w that is

@@ -157,6 +157,26 @@ func TestBodyHashLongRuns(t *testing.T) {
 	}
 }
 
+func TestBodyHashManyLines(t *testing.T) {
+	// Line breaks at every offset of the scan's window, with and without
+	// something to change next to them.
+	for _, tail := range []string{"", " ", "\t", " !", "!"} {
+		var b strings.Builder
+		for n := 1; n < 80; n++ {
+			b.WriteString(strings.Repeat("x", n))
+			b.WriteString(tail)
+			b.WriteString("\r\n")
+		}
+		body := b.String()
+		for _, c := range []canon{simple, relaxed} {
+			want := refBody(body, c)
+			if got := streamBody(body, c, -1, nil); got != want {
+				t.Fatalf("%s, lines ending %q: got %q\nwant %q", c, tail, got, want)
+			}
+		}
+	}
+}
+
 func TestBodyHashSHA(t *testing.T) {
 	// RFC 6376 section 3.4.4: the empty body hashes to the hash of "" in
 	// relaxed, of CRLF in simple.
