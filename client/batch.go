@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 )
 
@@ -93,8 +95,8 @@ func (c *Conn) SendBatch(ctx context.Context, msgs []Message) ([]*Result, error)
 		}
 		err := b.land(f)
 		if err != nil && c.usable() != nil {
-			if werr := b.writeErr(); werr != nil {
-				err = werr
+			if werr := b.writeErr(); werr != nil && errors.Is(err, net.ErrClosed) {
+				err = werr // the writer closed the connection
 			}
 			fatal = err
 			close(b.quit)

@@ -171,21 +171,9 @@ func TestSendBatchRSET(t *testing.T) {
 // TestSendBatchConnectionLost: the server goes away after the first
 // message; the rest are TempFailed, the error says why, nothing hangs.
 func TestSendBatchConnectionLost(t *testing.T) {
-	n := 0
-	addr, _ := loopServer(t, []string{"PIPELINING", "CHUNKING"}, func(cmd string) string {
-		if strings.HasPrefix(cmd, "BDAT") {
-			n++
-			if n == 2 {
-				return "" // hang up
-			}
-		}
-		return okReply(cmd)
-	})
+	addr := secondBDAT(t, "") // hang up
 	c := dialT(t, addr, nil)
-	var msgs []Message
-	for range 40 {
-		msgs = append(msgs, Message{&Envelope{From: "a@x.test", To: []string{"b@y.test"}}, strings.NewReader(simpleMsg)})
-	}
+	msgs := simpleBatch(40)
 	results, err := c.SendBatch(testCtx(t), msgs)
 	if err == nil {
 		t.Fatal("no error")
@@ -240,4 +228,51 @@ func TestSendBatchNilEnvelope(t *testing.T) {
 		t.Fatalf("got %v, %v", res, err)
 	}
 	send(t, c, &Envelope{From: "a@x.test", To: []string{"b@y.test"}}, simpleMsg)
+}
+
+// TestSendBatch421: a 421 in the middle ends the batch with that reply,
+// whatever the writer was doing when the server hung up.
+func TestSendBatch421(t *testing.T) {
+	addr := secondBDAT(t, "421 4.3.2 going down\r\n")
+	c := dialT(t, addr, nil)
+	results, err := c.SendBatch(testCtx(t), simpleBatch(20))
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code != 421 {
+		t.Fatalf("error %v", err)
+	}
+	if got := statuses(results[0]) + " | " + statuses(results[1]); got != "b@y.test=accepted 250 | b@y.test=tempfailed 421" {
+		t.Errorf("results: %s", got)
+	}
+	for _, res := range results[2:] {
+		if r := res.Recipients[0]; r.Status != TempFailed || !strings.Contains(r.Reply.Message, "going down") {
+			t.Errorf("later message: %s %+v", statuses(res), r.Reply)
+		}
+	}
+	if results[1].Data == nil || results[1].Data.Code != 421 {
+		t.Errorf("Data %+v", results[1].Data)
+	}
+}
+
+// simpleBatch is n copies of a message to one recipient.
+func simpleBatch(n int) []Message {
+	msgs := make([]Message, n)
+	for i := range msgs {
+		msgs[i] = Message{&Envelope{From: "a@x.test", To: []string{"b@y.test"}}, strings.NewReader(simpleMsg)}
+	}
+	return msgs
+}
+
+// secondBDAT is a server with PIPELINING and CHUNKING that answers the
+// second BDAT with reply ("": hang up).
+func secondBDAT(t *testing.T, reply string) string {
+	n := 0
+	addr, _ := loopServer(t, []string{"PIPELINING", "CHUNKING"}, func(cmd string) string {
+		if strings.HasPrefix(cmd, "BDAT") {
+			if n++; n == 2 {
+				return reply
+			}
+		}
+		return okReply(cmd)
+	})
+	return addr
 }
