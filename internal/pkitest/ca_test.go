@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -252,10 +253,18 @@ func TestKeys(t *testing.T) {
 }
 
 func TestRSAPoolScopes(t *testing.T) {
-	a := takeRSASlot(4096, []string{"test:x", "pki:x1"})
-	b := takeRSASlot(4096, []string{"test:x", "pki:x2"})
-	c := takeRSASlot(4096, []string{"test:y", "pki:y1"})
-	d := takeRSASlot(4096, []string{"test:z", "pki:x1"})
+	// Scopes of this run only: the pool outlives a run under -count.
+	run := fmt.Sprintf("#%p", t)
+	take := func(scopes ...string) *rsaSlot {
+		for i := range scopes {
+			scopes[i] += run
+		}
+		return takeRSASlot(4096, scopes)
+	}
+	a := take("test:x", "pki:x1")
+	b := take("test:x", "pki:x2")
+	c := take("test:y", "pki:y1")
+	d := take("test:z", "pki:x1")
 	if a == b {
 		t.Error("same slot twice in one test")
 	}
