@@ -508,18 +508,12 @@ func (v *verifier) trustedSet(c *chain, seals []*arcSeal, oldest int) *Set {
 	}
 }
 
-// fanout writes to several body hashers, a piece at a time so that
-// each piece is still in the CPU cache when the next hasher scans it.
+// fanout writes to several body hashers.
 type fanout []*bodyHasher
 
 func (f fanout) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		k := min(len(p), writePiece)
-		for _, h := range f {
-			h.write(p[:k])
-		}
-		p = p[k:]
+	for _, h := range f {
+		h.Write(p)
 	}
-	return n, nil
+	return len(p), nil
 }

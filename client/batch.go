@@ -150,11 +150,11 @@ type flight struct {
 	werr error  // the group could not be written
 }
 
-// firstChunk is the first BDAT chunk of a message, already read.
+// firstChunk is the first BDAT chunk of a message that has more, already
+// read.
 type firstChunk struct {
 	k     *chunker
 	chunk []byte
-	last  bool
 }
 
 // write runs in its own goroutine. It is the only user of the buffered
@@ -178,7 +178,7 @@ func (b *batch) write(dirty bool) {
 			case err != nil:
 			case !last:
 				f.mail, f.seq = mail, true
-				tx.first = &firstChunk{k, chunk, last}
+				tx.first = &firstChunk{k, chunk}
 			default:
 				f.mail, f.rset = mail, dirty
 				f.werr = b.writeGroup(f, chunk)
@@ -186,14 +186,12 @@ func (b *batch) write(dirty bool) {
 			}
 		}
 		f.err = err
-		if f.seq || f.werr != nil {
-			// The reader must see what is buffered before it waits.
-			if f.werr == nil {
-				f.werr = c.bw.Flush()
-			}
-			if f.werr != nil {
-				b.writeFailed(f.werr)
-			}
+		if f.seq && f.werr == nil {
+			// The reader sends this one: what is buffered goes first.
+			f.werr = c.bw.Flush()
+		}
+		if f.werr != nil {
+			b.writeFailed(f.werr)
 		}
 		select {
 		case b.flights <- f:
@@ -229,14 +227,8 @@ func (b *batch) write(dirty bool) {
 // message. The buffer goes out when it fills, or when the writer would
 // wait.
 func (b *batch) writeGroup(f *flight, chunk []byte) error {
-	c, tx := b.c, f.tx
-	if f.rset {
-		c.writeLine("RSET")
-	}
-	c.writeLine(f.mail)
-	for _, i := range tx.sent {
-		c.writeRcpt(tx.env.To[i])
-	}
+	c := b.c
+	f.tx.writeEnvelope(f.rset, f.mail)
 	c.writeLine(bdatCommand(len(chunk), true))
 	c.messages++
 	c.wTimeout = c.opts.Timeouts.DataBlock
@@ -276,14 +268,5 @@ func (b *batch) land(f *flight) error {
 	if err := tx.envelopeReplies(f.rset); err != nil {
 		return err
 	}
-	rep, err := tx.readEnd()
-	if err != nil {
-		return err
-	}
-	if tx.mailErr != nil || len(tx.accepted) == 0 {
-		// Nothing to deliver: the server refused the chunk, or a broken
-		// one took it. The next message's RSET ends the transaction.
-		return nil
-	}
-	return tx.endOfData(rep)
+	return tx.firstChunkReply(nil, true)
 }

@@ -377,7 +377,7 @@ func (tx *txn) pipelined(mail string, r io.Reader, bdat, binary bool) error {
 	)
 	c.wTimeout = t.Mail // should the commands fill the buffer
 	if f := tx.first; f != nil {
-		k, chunk, last = f.k, f.chunk, f.last
+		k, chunk = f.k, f.chunk // not the last: SendBatch sends those itself
 	} else if bdat {
 		// Read the first chunk before anything is sent: a local read
 		// error leaves the connection usable.
@@ -389,13 +389,7 @@ func (tx *txn) pipelined(mail string, r io.Reader, bdat, binary bool) error {
 	}
 
 	rset := c.dirty
-	if rset {
-		c.writeLine("RSET")
-	}
-	c.writeLine(mail)
-	for _, i := range tx.sent {
-		c.writeRcpt(tx.env.To[i])
-	}
+	tx.writeEnvelope(rset, mail)
 	timeout := t.Mail
 	if bdat {
 		c.writeLine(bdatCommand(len(chunk), last))
@@ -418,28 +412,7 @@ func (tx *txn) pipelined(mail string, r io.Reader, bdat, binary bool) error {
 	}
 
 	if bdat {
-		dataTimeout := t.DataBlock
-		if last {
-			dataTimeout = t.DataEnd
-		}
-		rep, err := tx.read(dataTimeout)
-		if err != nil {
-			if last && rep.code == 421 {
-				tx.res.Data = tx.closing
-			}
-			return err
-		}
-		switch {
-		case tx.mailErr != nil || len(tx.accepted) == 0:
-			// Nothing to deliver: the server refused the chunk, or a
-			// broken one took it. RSET comes with the next MAIL.
-			return nil
-		case last:
-			return tx.endOfData(rep)
-		case rep.class() != 2:
-			return tx.refuseAccepted("BDAT", rep)
-		}
-		return tx.chunks(k, true)
+		return tx.firstChunkReply(k, last)
 	}
 
 	rep, err := tx.read(t.DataInit)
@@ -447,6 +420,46 @@ func (tx *txn) pipelined(mail string, r io.Reader, bdat, binary bool) error {
 		return err
 	}
 	return tx.dataReply(rep, r)
+}
+
+// writeEnvelope buffers [RSET,] MAIL and the RCPT of each recipient sent.
+func (tx *txn) writeEnvelope(rset bool, mail string) {
+	c := tx.c
+	if rset {
+		c.writeLine("RSET")
+	}
+	c.writeLine(mail)
+	for _, i := range tx.sent {
+		c.writeRcpt(tx.env.To[i])
+	}
+}
+
+// firstChunkReply handles the reply to the BDAT chunk that went with the
+// envelope and, when the message goes on, sends the rest.
+func (tx *txn) firstChunkReply(k *chunker, last bool) error {
+	var (
+		rep reply
+		err error
+	)
+	if last {
+		rep, err = tx.readEnd()
+	} else {
+		rep, err = tx.read(tx.c.opts.Timeouts.DataBlock)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case tx.mailErr != nil || len(tx.accepted) == 0:
+		// Nothing to deliver: the server refused the chunk, or a broken
+		// one took it. RSET comes with the next MAIL.
+		return nil
+	case last:
+		return tx.endOfData(rep)
+	case rep.class() != 2:
+		return tx.refuseAccepted("BDAT", rep)
+	}
+	return tx.chunks(k, true)
 }
 
 // dataReply handles the reply to a pipelined DATA and, after a 354,
