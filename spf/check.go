@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-
-	blitiri "blitiri.com.ar/go/spf"
 )
 
 const (
@@ -84,8 +82,8 @@ type Options struct {
 	Explanation string
 }
 
-// A Checker runs SPF checks (RFC 7208 section 4, check_host()) on
-// blitiri.com.ar/go/spf. It is safe for concurrent use.
+// A Checker runs SPF checks (RFC 7208 section 4, check_host()). It is
+// safe for concurrent use.
 type Checker struct {
 	res         Resolver
 	lookups     uint
@@ -225,48 +223,37 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	// Section 4.4: the record lookup. Its answer is kept for the
-	// evaluator, for best-guess and for exp=.
+	// Section 4.4: the record lookup. A domain without a record gets
+	// the best-guess record when that is on.
 	txts, err := c.res.LookupTXT(ctx, fqdn(domain))
-	ev := &evalResolver{Resolver: c.res, top: domain, txts: txts, err: err}
-	record := ""
-	if recs := spfRecords(txts); err == nil && len(recs) == 1 {
-		record = recs[0]
-	}
-	if c.guess != "" && len(spfRecords(txts)) == 0 && (err == nil || isNotFound(err)) {
-		ev.txts, ev.err = []string{c.guess}, nil
-		record = c.guess
+	txt, v := selectRecord(txts, err)
+	if c.guess != "" && v.result == None {
+		txt, v = c.guess, verdict{}
 		o.Guessed = true
 	}
-
-	var tr tracer
-	// blitiri splits <sender> at its first "@": keep any other out of the
-	// local-part it sees, so that it checks the same domain.
-	bsender := strings.ReplaceAll(local, "@", "%40") + "@" + domain
-	res, berr := blitiri.CheckHostWithSender(net.IP(ip.AsSlice()), helo, bsender,
-		blitiri.WithResolver(ev),
-		blitiri.WithContext(ctx),
-		blitiri.OverrideLookupLimit(c.lookups),
-		blitiri.OverrideVoidLookupLimit(c.voids),
-		blitiri.WithTraceFunc(tr.trace),
-	)
-	o.Result = Result(res)
+	e := &evaluator{res: c.res, env: o.env, maxLookup: c.lookups, maxVoid: c.voids}
+	if v.result == "" {
+		v = e.evalRecord(ctx, domain, txt)
+	}
+	o.Result = v.result
 	if cerr := ctx.Err(); cerr != nil {
 		// Section 4.6.4: a check that ran out of time is a temperror,
 		// whatever the lookups it could still make said.
-		o.Result, berr = TempError, cerr
+		o.Result, v.err = TempError, cerr
 	}
 	switch o.Result {
 	case TempError, PermError:
-		o.Err = fmt.Errorf("spf: check %s: %w", domain, berr)
+		o.Err = fmt.Errorf("spf: check %s: %w", domain, v.err)
+		return o
+	case None:
 		return o
 	}
-	o.Mechanism = tr.mechanism(o.Result)
+	o.Mechanism = v.mechanism
 
 	// Section 6.2: the explanation, for a fail only. The best-guess
 	// record is ours, so it has none.
 	if o.Result == Fail && !o.Guessed {
-		o.Explanation = c.explain(ctx, o, record, tr.redirects())
+		o.Explanation = c.explain(ctx, o, v.rec, v.domain)
 	}
 	return o
 }

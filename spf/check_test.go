@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	blitiri "blitiri.com.ar/go/spf"
 	"github.com/miekg/dns"
 	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
@@ -56,7 +55,7 @@ func TestResultWords(t *testing.T) {
 func TestPermErrorCause(t *testing.T) {
 	srv := world(t)
 	o := check(t, checker(srv, Options{}), "192.0.2.99", "client.test", "a@two.example.test")
-	if !errors.Is(o.Err, blitiri.ErrMultipleRecords) {
+	if !errors.Is(o.Err, ErrMultipleRecords) {
 		t.Fatalf("Err = %v, want it to wrap ErrMultipleRecords", o.Err)
 	}
 	if !strings.Contains(o.Received, `problem="multiple matching DNS records";`) {
@@ -103,7 +102,7 @@ func queried(srv *dnstest.Server, qtype uint16) []string {
 func TestLookupLimit(t *testing.T) {
 	srv := world(t)
 	o := check(t, checker(srv, Options{}), "192.0.2.99", "client.test", "a@lookups.example.test")
-	if o.Result != PermError || !errors.Is(o.Err, blitiri.ErrLookupLimitReached) {
+	if o.Result != PermError || !errors.Is(o.Err, ErrLookupLimit) {
 		t.Fatalf("11 a terms: %s (%v), want permerror for the lookup limit", o.Result, o.Err)
 	}
 	// RFC 7208 section 4.6.4: the 11th term is never queried.
@@ -125,7 +124,7 @@ func TestLookupLimit(t *testing.T) {
 func TestVoidLookupLimit(t *testing.T) {
 	srv := world(t)
 	o := check(t, checker(srv, Options{}), "192.0.2.99", "client.test", "a@void.example.test")
-	if o.Result != PermError || !errors.Is(o.Err, blitiri.ErrVoidLookupLimitReached) {
+	if o.Result != PermError || !errors.Is(o.Err, ErrVoidLookupLimit) {
 		t.Fatalf("3 void lookups: %s (%v), want permerror for the void limit", o.Result, o.Err)
 	}
 	o = check(t, checker(srv, Options{VoidLookupLimit: 3}), "192.0.2.99", "client.test", "a@void.example.test")
@@ -133,7 +132,7 @@ func TestVoidLookupLimit(t *testing.T) {
 		t.Errorf("with VoidLookupLimit 3: %s (%v), want fail", o.Result, o.Err)
 	}
 	o = check(t, checker(srv, Options{VoidLookupLimit: -1}), "192.0.2.99", "client.test", "a@void.example.test")
-	if o.Result != PermError || !errors.Is(o.Err, blitiri.ErrVoidLookupLimitReached) {
+	if o.Result != PermError || !errors.Is(o.Err, ErrVoidLookupLimit) {
 		t.Errorf("with no void lookups allowed: %s (%v)", o.Result, o.Err)
 	}
 }
@@ -270,7 +269,7 @@ func TestBestGuess(t *testing.T) {
 	// A domain that does not exist has no record either; the guess then
 	// makes three void lookups (a, mx, ptr), one too many.
 	o := check(t, c, "203.0.113.5", "client.test", "a@nx.guess.test")
-	if o.Result != PermError || !o.Guessed || !errors.Is(o.Err, blitiri.ErrVoidLookupLimitReached) {
+	if o.Result != PermError || !o.Guessed || !errors.Is(o.Err, ErrVoidLookupLimit) {
 		t.Errorf("guess for NXDOMAIN: %s guessed %v (%v)", o.Result, o.Guessed, o.Err)
 	}
 
@@ -347,7 +346,7 @@ func TestExplanation(t *testing.T) {
 	}
 	// errors are described, not explained
 	o = check(t, c2, "192.0.2.99", "client.test", "a@perm.example.test")
-	if o.SMTPComment != o.HeaderComment || !strings.Contains(o.SMTPComment, "unknown field") {
+	if o.SMTPComment != o.HeaderComment || !strings.Contains(o.SMTPComment, "syntax error in SPF record") {
 		t.Errorf("permerror comment: %q", o.SMTPComment)
 	}
 }
@@ -395,10 +394,11 @@ func TestQueriesAreQualified(t *testing.T) {
 		got = append(got, q.Name+" "+dns.TypeToString[q.Type])
 	}
 	// One TXT query (the record is not fetched twice), then the MX and
-	// the MX host's addresses; no search-list suffixes.
+	// the MX host's A records, not AAAA for an IPv4 client (RFC 7208
+	// section 5.4); no search-list suffixes.
 	slices.Sort(got)
 	got = slices.Compact(got)
-	want := []string{"mx.example.test. A", "mx.example.test. AAAA", "mxs.example.test. MX", "mxs.example.test. TXT"}
+	want := []string{"mx.example.test. A", "mxs.example.test. MX", "mxs.example.test. TXT"}
 	if !slices.Equal(got, want) {
 		t.Errorf("queries %v, want %v", got, want)
 	}

@@ -1,6 +1,6 @@
 // Package spf checks senders with the Sender Policy Framework (RFC 7208)
-// the way Exim's SPF support does, on top of blitiri.com.ar/go/spf, and
-// plugs the check into a github.com/emersion/go-smtp server.
+// the way Exim's SPF support does, and plugs the check into a
+// github.com/emersion/go-smtp server.
 //
 // # Checking
 //
@@ -32,6 +32,61 @@
 //	$spf_smtp_comment                              Outcome.SMTPComment
 //	${lookup {user@domain} spf {ip}}               Checker.Lookup (IPv6 too)
 //
+// # The evaluator
+//
+// check_host() is this package's own, written from RFC 7208 sections 4
+// to 8 (it used to run on blitiri.com.ar/go/spf, which is lenient on
+// purpose). Wrapping that library in a resolver that validates records
+// could make a bad record a permerror, but not make it evaluate the
+// records blitiri refuses (a ":" or "/" inside a domain-spec, as in
+// "a:foo:bar/baz.example.com"), nor give %{p} inside mechanisms, nor say
+// which term decided without reading its trace text; so the package owns
+// the evaluator. It is strict:
+//
+//   - Every record evaluated, included and redirect= records too, is
+//     parsed whole against the ABNF of section 12 before any term is
+//     evaluated: a syntax error anywhere is permerror even after a term
+//     that would match (section 4.6). That covers unknown mechanisms,
+//     characters outside printable ASCII (only a space separates terms),
+//     CIDR lengths out of range or with leading zeros, a qualifier on a
+//     modifier, redirect= or exp= given twice or with an empty or bad
+//     domain-spec, and bad macro syntax in any modifier, unknown ones
+//     included (section 6 and Appendix A).
+//   - A domain-spec must end in a macro or in "." and a toplabel that is
+//     not all digits and neither starts nor ends with "-" (section 7.1),
+//     and its literal labels must not be empty or over 63 octets; a
+//     single-label domain-spec is a syntax error. Anything else printable
+//     is allowed, ":" and "/" included. The macro letters c, r and t
+//     are refused outside an explanation (section 7.2).
+//   - A target-name that a macro expanded into something that cannot be
+//     queried (an empty or overlong label) makes a, mx, ptr and exists
+//     not match, as section 4.3 treats such a <domain>; for include and
+//     redirect= it is permerror (section 5.2, section 6.1).
+//   - %{p} works in mechanisms and modifiers as in explanations: a
+//     validated name of the client, below <domain> if there is one, from
+//     at most ten PTR names (section 7.3, section 4.6.4).
+//   - The limits of section 4.6.4: Options.LookupLimit DNS-querying terms
+//     (include, a, mx, ptr, exists, redirect=), Options.VoidLookupLimit
+//     lookups that give NXDOMAIN or no records, at most ten MX hosts per
+//     mx mechanism (more is permerror), and at most ten PTR names (more
+//     are ignored). a queries A records for an IPv4 client and AAAA for
+//     IPv6 only (section 5.3), exists always A (section 5.7). A DNS
+//     error other than "no such name" or "no records" is temperror,
+//     except in ptr, where it does not match (section 5.5).
+//
+// The openspf RFC 7208 test suite runs against the package (see
+// testdata/PROVENANCE.md); one case is answered otherwise, on purpose:
+// the nibbles of %{i} for an IPv6 client are lower case, as in the
+// example of section 7.4, where the suite wants the case in which the
+// address was written.
+//
+// The Resolver gets every name as the record spells it, made fully
+// qualified. A *net.Resolver refuses names with characters other than
+// letters, digits, "-", "_" and "." (such as "foo:bar/baz.example.com")
+// as "no such host", so with it such a mechanism evaluates as a void
+// lookup; a Resolver that queries any name makes it match as the RFC
+// intends.
+//
 // # Result words and conditions
 //
 // Results are Exim's words: pass, fail, softfail, none, neutral,
@@ -58,8 +113,8 @@
 // an Authentication-Results header (RFC 8601) through
 // github.com/emersion/go-msgauth/authres. For a fail, the domain's exp=
 // explanation (section 6.2) is fetched and its macros expanded (section
-// 7), which blitiri does not do; Outcome.SMTPComment carries it, or the
-// configured default, for the reply text.
+// 7); Outcome.SMTPComment carries it, or the configured default, for the
+// reply text.
 //
 // # go-smtp
 //

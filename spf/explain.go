@@ -10,36 +10,30 @@ import (
 const maxCommentLen = 400
 
 // explain returns the explanation of a fail (RFC 7208 section 6.2), or ""
-// when there is none to use: the exp= of the record that decided, which is
-// the checked domain's record or, after redirects, the last redirect
-// target's (never an included record's), fetched and macro-expanded. Any
-// DNS error, a number of TXT records other than one, or a syntax error
-// means no explanation, as section 6.2 says. The exp= lookup does not
+// when there is none to use: the exp= of rec, the record that decided,
+// which is the checked domain's record or, after redirects, the last
+// redirect target's (never an included record's), fetched and
+// macro-expanded with domain as %{d}. Any DNS error, a number of TXT
+// records other than one, or a syntax error in the explain-string means
+// no explanation, as section 6.2 says; a syntax error in the exp=
+// domain-spec itself was a permerror already. The exp= lookup does not
 // count against the lookup limits (section 4.6.4).
-func (c *Checker) explain(ctx context.Context, o *Outcome, record string, redirects int) string {
-	env := c.explainEnv(ctx, o)
-	for range redirects {
-		target, ok := modifier(record, "redirect")
-		if !ok {
-			return ""
-		}
-		d, err := expandMacros(target, &env, false)
-		if err != nil {
-			return ""
-		}
-		txts, err := c.res.LookupTXT(ctx, fqdn(d))
-		recs := spfRecords(txts)
-		if err != nil || len(recs) != 1 {
-			return ""
-		}
-		record, env.domain = recs[0], strings.TrimSuffix(d, ".")
-	}
-	spec, ok := modifier(record, "exp")
-	if !ok {
+func (c *Checker) explain(ctx context.Context, o *Outcome, rec *record, domain string) string {
+	if rec == nil || rec.exp == "" {
 		return ""
 	}
-	name, err := expandMacros(spec, &env, false)
-	if err != nil || name == "" {
+	env := c.explainEnv(ctx, o)
+	env.domain = domain
+	var p string
+	env.ptr = func() string {
+		if p == "" {
+			p = validatedName(ctx, c.res, &env)
+		}
+		return p
+	}
+	name, err := expandMacros(rec.exp, &env, false)
+	name = strings.TrimSuffix(name, ".")
+	if err != nil || !queryable(name) {
 		return ""
 	}
 	txts, err := c.res.LookupTXT(ctx, fqdn(name))
@@ -78,22 +72,6 @@ func (c *Checker) defaultExplanation(o *Outcome) string {
 		text = c.explanation
 	}
 	return replySafe(text)
-}
-
-// modifier returns the value of the modifier name= in record (RFC 7208
-// section 6). A modifier given twice is a syntax error (section 6), so it
-// counts as absent.
-func modifier(record, name string) (string, bool) {
-	value, found := "", false
-	for _, term := range strings.Fields(record) {
-		if len(term) > len(name) && term[len(name)] == '=' && strings.EqualFold(term[:len(name)], name) {
-			if found {
-				return "", false
-			}
-			value, found = term[len(name)+1:], true
-		}
-	}
-	return value, found && value != ""
 }
 
 // replySafe makes text fit an SMTP reply: printable ASCII on one line,

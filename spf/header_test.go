@@ -95,7 +95,7 @@ func TestHeaderComments(t *testing.T) {
 		"a@example.test":         "mx.example.org: domain of a@example.test does not designate 192.0.2.99 as permitted sender",
 		"a@soft.example.test":    "mx.example.org: domain of transitioning a@soft.example.test does not designate 192.0.2.99 as permitted sender",
 		"a@neutral.example.test": "mx.example.org: 192.0.2.99 is neither permitted nor denied by domain of a@neutral.example.test",
-		"a@perm.example.test":    "mx.example.org: permanent error in processing domain of a@perm.example.test: unknown field",
+		"a@perm.example.test":    "mx.example.org: permanent error in processing domain of a@perm.example.test: syntax error in SPF record",
 		"a@lookups.example.test": "mx.example.org: permanent error in processing domain of a@lookups.example.test: lookup limit reached",
 	} {
 		o := check(t, c, "192.0.2.99", "client.test", sender)

@@ -69,8 +69,9 @@ type Outcome struct {
 
 	// Err says what went wrong for temperror and permerror, and why a
 	// domain could not be used for none; it is for logs. It wraps the
-	// *net.DNSError, context error or blitiri.com.ar/go/spf error
-	// behind it.
+	// *net.DNSError or context error behind a temperror, and ErrSyntax,
+	// ErrMultipleRecords, ErrLookupLimit, ErrVoidLookupLimit or
+	// ErrNoRecord behind a permerror.
 	Err error
 
 	env     macroEnv
@@ -134,8 +135,8 @@ func problemText(err error) string {
 		}
 		return "DNS error"
 	}
-	// blitiri's own errors are short sentinels such as "lookup limit
-	// reached"; they sit below this package's wrapping.
+	// The evaluator's errors wrap short sentinels such as "lookup limit
+	// reached"; the innermost one is the problem.
 	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(u) {
 		err = u
 	}
