@@ -1,6 +1,9 @@
 package spf
 
 import (
+	"context"
+	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -67,4 +70,63 @@ func FuzzParseRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzCheck evaluates arbitrary records, published at the checked domain
+// and at an included one, for an arbitrary local-part, against an
+// in-memory zone. It must not panic, must give one of the results of RFC
+// 7208 section 2.6 with an error exactly for temperror and permerror,
+// and a permerror for every record the parser refuses.
+func FuzzCheck(f *testing.F) {
+	f.Add("v=spf1 include:inc.example.test a mx ptr exists:%{l}.example.test -all", "v=spf1 ip4:192.0.2.0/24 ?all", "user")
+	f.Add("v=spf1 redirect=inc.example.test", "v=spf1 a:%{p} exp=%{d} -all", "a..b")
+	f.Add("v=spf1 include:inc.example.test include:inc.example.test ~all", "v=spf1 include:top.example.test", "%{x}")
+	f.Fuzz(func(t *testing.T, top, inc, local string) {
+		z := newSuiteZone(t, map[string][]suiteRecord{
+			"top.example.test": {
+				{"TXT": jsonString(top)},
+				{"A": rawJSON(`"192.0.2.1"`)},
+				{"MX": rawJSON(`[10, "mx.example.test"]`)},
+			},
+			"inc.example.test":            {{"TXT": jsonString(inc)}},
+			"mx.example.test":             {{"A": rawJSON(`"192.0.2.2"`)}},
+			"user.example.test":           {{"A": rawJSON(`"127.0.0.2"`)}},
+			"1.2.0.192.in-addr.arpa":      {{"PTR": rawJSON(`"top.example.test"`)}},
+			"top.example.test.inc.test":   {{"A": rawJSON(`"127.0.0.2"`)}},
+			"explained.example.test":      {{"TXT": rawJSON(`"%{i} is not %{d}"`)}},
+			"broken.example.test":         {{"SERVFAIL": rawJSON(`true`)}},
+			"slow.example.test":           {{"TIMEOUT": rawJSON(`true`)}},
+			"v6.example.test":             {{"AAAA": rawJSON(`"2001:db8::1"`)}},
+			"inc.example.test.inc.test":   {{"A": rawJSON(`"127.0.0.2"`)}},
+			"example.test":                {{"TXT": rawJSON(`"v=spf1 -all"`)}},
+			"2.2.0.192.in-addr.arpa":      {{"PTR": rawJSON(`"mx.example.test"`)}},
+			"user.inc.example.test":       {{"A": rawJSON(`"127.0.0.2"`)}},
+			"postmaster.top.example.test": {{"A": rawJSON(`"127.0.0.2"`)}},
+		})
+		c := New(&Options{Resolver: z})
+		o := c.CheckMailFrom(context.Background(), netip.MustParseAddr("192.0.2.1"), "helo.example.test", local+"@top.example.test")
+		switch o.Result {
+		case Pass, Fail, SoftFail, Neutral, None:
+			if o.Err != nil && o.Result != None {
+				t.Fatalf("%s with error %v", o.Result, o.Err)
+			}
+		case TempError, PermError:
+			if o.Err == nil {
+				t.Fatalf("%s without an error", o.Result)
+			}
+		default:
+			t.Fatalf("result %q", o.Result)
+		}
+		if isSPFRecord(top) && len(spfRecords([]string{top})) == 1 {
+			if _, err := parseRecord(top); err != nil && o.Result != PermError {
+				t.Fatalf("%q does not parse (%v), but the result is %s", top, err, o.Result)
+			}
+		}
+	})
+}
+
+// jsonString is s as a JSON string, for suiteRecord values.
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
 }

@@ -347,6 +347,9 @@ func TestParseRecordRejects(t *testing.T) {
 		"v=spf1 a:%{d}.exa%mple.com",
 		"v=spf1 =x",
 		"v=spf1 +",
+		// A ":" is a macro-literal, but a domain-spec still needs its
+		// "." toplabel (RFC 7208 section 7.1): "foo:bar" has none.
+		"v=spf1 a:foo:bar/24",
 	} {
 		if _, err := parseRecord(s); !errors.Is(err, ErrSyntax) {
 			t.Errorf("%q: %v, want a syntax error", s, err)
@@ -372,3 +375,64 @@ func TestParseRecordRejects(t *testing.T) {
 }
 
 func rawJSON(s string) []byte { return []byte(s) }
+
+// plainResolver has only the four methods of Resolver, as a wrapping
+// resolver may: the address lookups go through LookupIPAddr, whose
+// answer of both families is filtered.
+type plainResolver struct{ r *net.Resolver }
+
+func (p plainResolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	return p.r.LookupTXT(ctx, name)
+}
+
+func (p plainResolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	return p.r.LookupMX(ctx, name)
+}
+
+func (p plainResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	return p.r.LookupIPAddr(ctx, host)
+}
+
+func (p plainResolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	return p.r.LookupAddr(ctx, addr)
+}
+
+// TestResolverWithoutLookupNetIP: the a, mx and exists mechanisms give
+// the same results through a Resolver that lacks LookupNetIP; an address
+// of the other family is no match, and counts as a void lookup (RFC 7208
+// section 4.6.4) as an empty answer to the family's query would.
+func TestResolverWithoutLookupNetIP(t *testing.T) {
+	srv := world(t)
+	c := New(&Options{Resolver: plainResolver{srv.Resolver()}})
+	for _, tt := range []struct {
+		ip, sender string
+		want       Result
+	}{
+		{"2001:db8::53", "a@v6.example.test", Pass},
+		{"192.0.2.53", "a@v6.example.test", Pass},
+		{"2001:db8::54", "a@v6.example.test", Fail},
+		{"192.0.2.200", "a@mxs.example.test", Pass},
+		{"2001:db8::200", "a@mxs.example.test", Fail}, // mx.example.test has no AAAA
+		{"192.0.2.99", "a@void.example.test", PermError},
+	} {
+		o := c.CheckMailFrom(context.Background(), addr(tt.ip), "client.test", tt.sender)
+		if o.Result != tt.want {
+			t.Errorf("%s from %s: %s (%v), want %s", tt.sender, tt.ip, o.Result, o.Err, tt.want)
+		}
+	}
+	strict := New(&Options{Resolver: plainResolver{strictWorld(t).Resolver()}})
+	for _, tt := range []struct {
+		ip, sender string
+		want       Result
+	}{
+		{"192.0.2.1", "ok@local.strict.test", Pass},
+		{"2001:db8::1", "ok@local.strict.test", Pass}, // exists asks for A whatever the client
+		{"192.0.2.1", "nobody@local.strict.test", Fail},
+		{"192.0.2.1", "a@ptrmacro.strict.test", Pass},
+	} {
+		o := strict.CheckMailFrom(context.Background(), addr(tt.ip), "client.test", tt.sender)
+		if o.Result != tt.want {
+			t.Errorf("%s from %s: %s (%v), want %s", tt.sender, tt.ip, o.Result, o.Err, tt.want)
+		}
+	}
+}
