@@ -78,7 +78,8 @@
 // testdata/PROVENANCE.md); one case is answered otherwise, on purpose:
 // the nibbles of %{i} for an IPv6 client are lower case, as in the
 // example of section 7.4, where the suite wants the case in which the
-// address was written.
+// address was written (a netip.Addr has none). The same holds for the
+// openspf RFC 4408 suite.
 //
 // The Resolver gets every name as the record spells it, made fully
 // qualified. A *net.Resolver refuses names with characters other than

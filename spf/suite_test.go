@@ -23,9 +23,12 @@ import (
 var suiteDeviations = map[string]string{
 	// The explanation "%{c} is queried as %{ir}.%{v}.arpa" for client
 	// CAFE:BABE::1: the suite wants the nibbles of %{i} in upper case,
-	// as the address was written; RFC 7208 section 7.3 defines them
-	// from the address, not its spelling, and the example of section
-	// 7.4 writes them in lower case, as this package does.
+	// as the address was written, and %{c} in lower case. RFC 7208
+	// section 7.3 defines both from the address, not its spelling; the
+	// example of section 7.4 writes the nibbles in lower case, as this
+	// package does; and Checker takes a netip.Addr, which has no
+	// spelling. The names queried are the same, DNS being
+	// case-insensitive; only this explanation text differs.
 	"v-macro-ip6": "the ip6 nibbles of %{i} are lower case, as in RFC 7208 section 7.4",
 }
 
