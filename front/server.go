@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -216,10 +217,19 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 			if closed || s.ctx.Err() != nil {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if temporaryAccept(err) {
+				// As net/http does: back off from 5 ms to 1 s, so
+				// that a process out of descriptors keeps serving
+				// the connections it has and accepts again when
+				// one ends, rather than exit.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
+				s.log.Warn("front: accept failed; retrying", "err", err, "delay", delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-s.ctx.Done():
+					t.Stop()
+				}
 				continue
 			}
 			return fmt.Errorf("front: accept: %w", err)
@@ -230,6 +240,25 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		}
 		go s.ServeConn(s.ctx, nc) //nolint:errcheck // logged
 	}
+}
+
+// temporaryAccept reports whether an Accept error is worth retrying: a
+// timeout, a process or system out of descriptors or buffers (EMFILE,
+// ENFILE, ENOBUFS, ENOMEM), a connection aborted before it was accepted,
+// or any error that says it is temporary.
+func temporaryAccept(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
 }
 
 // ServeConn serves one client connection and closes it. It returns when
