@@ -291,9 +291,9 @@ func (c *Conn) rcpt(line, arg string) error {
 }
 
 // endOfData reads go-smtp's LMTP replies, one per accepted recipient
-// (RFC 2033 section 4.2), and sends the client what the extensions, or
-// the uniform rule, make of them.
-func (c *Conn) endOfData() error {
+// (RFC 2033 section 4.2), and sends the client what the extensions (when
+// shape is set), or the uniform rule, make of them.
+func (c *Conn) endOfData(shape bool) error {
 	defer c.resetTx()
 	st := make([]RcptStatus, 0, len(c.rcpts))
 	for i, addr := range c.rcpts {
@@ -314,7 +314,7 @@ func (c *Conn) endOfData() error {
 		st = append(st, RcptStatus{Address: addr, Reply: se})
 	}
 	for _, ext := range c.srv.opts.Extensions {
-		if dr, ok := ext.(DataReplier); ok {
+		if dr, ok := ext.(DataReplier); ok && shape {
 			if reps := dr.DataReplies(c, st); reps != nil {
 				for _, r := range reps {
 					c.replyError(r)

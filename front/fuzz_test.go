@@ -1,7 +1,6 @@
 package front
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -33,31 +32,68 @@ func FuzzSplitMailArg(f *testing.F) {
 	})
 }
 
-// FuzzDataScanner: the end of the data is found at the same place however
-// the input is split into reads.
+// refScan is the model dataScanner must follow: go-smtp's reader, one
+// byte at a time. Its line limit counts the octets after each LF and
+// fails at the one that reaches limit; its state machine ends the data
+// at "CRLF.CRLF", a line beginning only after CR LF.
+func refScan(data []byte, limit int) (int, scanResult) {
+	state, cur := scanLineStart, 0
+	for i, b := range data {
+		if b == '\n' {
+			cur = 0
+		} else if cur++; limit > 0 && cur >= limit {
+			return i, scanTooLong
+		}
+		switch {
+		case state == scanLineStart && b == '.':
+			state = scanDot
+		case (state == scanLineStart || state == scanText) && b == '\r':
+			state = scanCR
+		case state == scanDot && b == '\r':
+			state = scanDotCR
+		case state == scanDotCR && b == '\n':
+			return i + 1, scanFound
+		case state == scanCR && b == '\n':
+			state = scanLineStart
+		default:
+			state = scanText
+		}
+	}
+	return len(data), scanMore
+}
+
+// FuzzDataScanner: the scanner finds the end of the data and an
+// over-long line where go-smtp's reader does, however the input is split
+// into reads.
 func FuzzDataScanner(f *testing.F) {
-	f.Add([]byte("a\r\n.\r\nQUIT\r\n"), 3)
-	f.Add([]byte(".\r\n"), 1)
-	f.Add([]byte("\r\r\n.\r\nx\r\n.\r\n"), 2)
-	f.Fuzz(func(t *testing.T, data []byte, split int) {
-		var whole dataScanner
-		n1, end1 := whole.scan(data)
+	f.Add([]byte("a\r\n.\r\nQUIT\r\n"), 3, 0)
+	f.Add([]byte(".\r\n"), 1, 0)
+	f.Add([]byte("\r\r\n.\r\nx\r\n.\r\n"), 2, 0)
+	f.Add([]byte("abcdef\r\n.\r\n"), 2, 8)
+	f.Add([]byte("abcdefg\r\n.\r\n"), 3, 8)
+	f.Add([]byte("ab\ncd\r\n.\r\n"), 1, 4)
+	f.Fuzz(func(t *testing.T, data []byte, split, limit int) {
+		limit %= 64
+		if limit < 0 {
+			limit = -limit
+		}
+		wantN, want := refScan(data, limit)
 		if split <= 0 {
 			split = 1
 		}
-		var parts dataScanner
-		n2, end2 := 0, false
-		for off := 0; off < len(data) && !end2; off += split {
+		parts := dataScanner{limit: limit}
+		n, res := 0, scanMore
+		for off := 0; off < len(data) && res == scanMore; off += split {
 			chunk := data[off:min(off+split, len(data))]
-			k, e := parts.scan(chunk)
-			n2 += k
-			end2 = e
+			k, r := parts.scan(chunk)
+			if r == scanMore && k != len(chunk) {
+				t.Fatalf("scanMore after %d of %d bytes", k, len(chunk))
+			}
+			n += k
+			res = r
 		}
-		if n1 != n2 || end1 != end2 {
-			t.Fatalf("whole: %d %v, split by %d: %d %v", n1, end1, split, n2, end2)
-		}
-		if end1 && !bytes.HasSuffix(data[:n1], []byte(".\r\n")) {
-			t.Fatalf("end at %d without .CRLF", n1)
+		if n != wantN || res != want {
+			t.Fatalf("limit %d, split by %d: %d %v, want %d %v", limit, split, n, res, wantN, want)
 		}
 	})
 }

@@ -37,9 +37,16 @@ const (
 	// command (4.5.3.2.7: the server timeout, 5 minutes); then "421
 	// 4.4.2" and close.
 	DefaultCommandTimeout = 5 * time.Minute
-	// DefaultDataTimeout bounds each read of message data (4.5.3.2.5
-	// for the client's data blocks: 3 minutes).
+	// DefaultDataTimeout bounds each line of DATA content and each read
+	// of a BDAT chunk (4.5.3.2.5 for the client's data blocks: 3
+	// minutes): a line trickled byte by byte is cut when it takes
+	// longer, as Exim's smtp_receive_timeout cuts it.
 	DefaultDataTimeout = 3 * time.Minute
+	// DefaultMessageTimeout bounds a whole message: from the 354 reply
+	// to DATA, or from the first BDAT of a transaction, to the end of the
+	// data. Per-line deadlines alone let a client keep a connection for
+	// days at a few bytes per second; an hour passes 50 MB at 14 kB/s.
+	DefaultMessageTimeout = time.Hour
 	// DefaultBackendTimeout bounds each exchange with the go-smtp
 	// server, including the session's work at the end of data (the
 	// client waits 10 minutes for that reply, 4.5.3.2.6).
@@ -50,15 +57,29 @@ const (
 
 // Limits overrides the package constants; zero fields take them.
 type Limits struct {
-	LineLength      int // default MaxLineLength
+	LineLength      int // command line, without CRLF: default MaxLineLength
 	NonMailCommands int // default MaxNonMailCommands
 	AuthLines       int // default MaxAuthLines
+	// DataLineLength bounds a line of DATA content, CRLF included (RFC
+	// 5321 section 4.5.3.1.6 counts it; 1000 octets there). A longer
+	// line is refused as go-smtp refuses it when it serves clients
+	// itself: the session's reader fails with smtp.ErrTooLongLine, the
+	// client gets the session's reply, then "500 5.4.0", and the
+	// connection is closed. Default: the inner server's MaxLineLength
+	// (go-smtp's 2000), or MaxLineLength when that is 0. BDAT chunks
+	// have no line limit (RFC 3030 section 2; go-smtp lifts it for them
+	// too).
+	DataLineLength int
 }
 
-// Timeouts bound each wait; zero fields take the defaults.
+// Timeouts bound each wait; zero fields take the defaults. Command and
+// Data are deadlines per line, not per read: input trickled byte by byte
+// does not renew them; Message bounds what a line-by-line trickle would
+// not. Hitting one gives "421 4.4.2" and closes.
 type Timeouts struct {
-	Command   time.Duration // next command from the client: DefaultCommandTimeout
-	Data      time.Duration // each read of message data: DefaultDataTimeout
+	Command   time.Duration // each command line: DefaultCommandTimeout
+	Data      time.Duration // each line of DATA, each read of BDAT: DefaultDataTimeout
+	Message   time.Duration // a whole message, DATA or BDAT: DefaultMessageTimeout
 	Backend   time.Duration // each exchange with go-smtp: DefaultBackendTimeout
 	Handshake time.Duration // TLS handshake: DefaultHandshakeTimeout
 	Write     time.Duration // each write to the client: DefaultCommandTimeout
@@ -139,8 +160,11 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	setDefault(&o.Limits.LineLength, MaxLineLength)
 	setDefault(&o.Limits.NonMailCommands, MaxNonMailCommands)
 	setDefault(&o.Limits.AuthLines, MaxAuthLines)
+	setDefault(&o.Limits.DataLineLength, inner.MaxLineLength)
+	setDefault(&o.Limits.DataLineLength, MaxLineLength)
 	setDefault(&o.Timeouts.Command, DefaultCommandTimeout)
 	setDefault(&o.Timeouts.Data, DefaultDataTimeout)
+	setDefault(&o.Timeouts.Message, DefaultMessageTimeout)
 	setDefault(&o.Timeouts.Backend, DefaultBackendTimeout)
 	setDefault(&o.Timeouts.Handshake, DefaultHandshakeTimeout)
 	setDefault(&o.Timeouts.Write, DefaultCommandTimeout)
@@ -161,8 +185,9 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	inner.LMTP = true
 	inner.TLSConfig = nil
 	inner.AllowInsecureAuth = true
-	// The front enforces line lengths on commands; go-smtp would refuse
-	// a long line inside the message data and fall out of step with us.
+	// The front enforces line lengths, on commands and on DATA content:
+	// go-smtp would stop reading at a long line while the front still
+	// writes, and both would wait for each other.
 	inner.MaxLineLength = 0
 	// The REQUIRETLS MAIL parameter stays accepted; the front advertises
 	// the keyword after TLS, which go-smtp cannot see.
