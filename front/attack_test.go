@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -359,4 +360,36 @@ func TestInnerReadTimeout(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	c.MustCmd("NOOP", 250)
 	c.MustCmd("QUIT", 221)
+}
+
+// slowBackend's sessions take their time before they read a message.
+type slowBackend struct{ delay time.Duration }
+
+func (b slowBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return slowSession(b), nil }
+
+type slowSession struct{ delay time.Duration }
+
+func (slowSession) Reset()                               {}
+func (slowSession) Logout() error                        { return nil }
+func (slowSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (slowSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s slowSession) Data(r io.Reader) error {
+	time.Sleep(s.delay)
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// TestDataTimeoutSlowBackend: the data timeout is the client's: time the
+// front spends waiting for a slow session to take the data does not
+// count against a client that sent it all at once.
+func TestDataTimeoutSlowBackend(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	srv := fronttest.Start(t, slowBackend{3 * timeout}, &front.Options{Timeouts: front.Timeouts{Data: timeout}})
+	c := greet(t, srv.Addr)
+	c.Timeout = slack
+	for _, cmd := range append(envelope, "DATA") {
+		c.Cmd(cmd)
+	}
+	c.Write(strings.Repeat("a line of the message\r\n", 5000) + ".\r\n")
+	c.Expect(250)
 }

@@ -139,20 +139,23 @@ func (c *Conn) data(line string) error {
 		return nil
 	}
 	o := &c.srv.opts
-	lineStart := time.Now()
-	c.msgDeadline = lineStart.Add(o.Timeouts.Message)
+	c.msgDeadline = time.Now().Add(o.Timeouts.Message)
 	sc := dataScanner{limit: o.Limits.DataLineLength}
+	// lineWait is how long the current line kept the front waiting for
+	// the client; time spent handing data to go-smtp does not count.
+	var lineWait time.Duration
 	for {
 		if c.br.Buffered() == 0 {
-			if err := c.fill(lineStart.Add(o.Timeouts.Data)); err != nil {
+			start := time.Now()
+			if err := c.fill(start.Add(o.Timeouts.Data - lineWait)); err != nil {
 				return err
 			}
+			lineWait += time.Since(start)
 		}
 		p, _ := c.br.Peek(c.br.Buffered())
 		n, res := sc.scan(p)
 		if sc.newline {
-			// A line began in this input: its time starts now.
-			lineStart = time.Now()
+			lineWait = 0 // a line began in this input
 		}
 		if err := c.innerWrite(p[:n]); err != nil {
 			return c.innerFailed(err)
