@@ -28,6 +28,19 @@ func (c *Conn) command(ctx context.Context, line string) error {
 	} else {
 		c.log.Debug("front: command", "line", line)
 	}
+	if !knownVerbs[verb] {
+		return c.syntaxError(line, verb)
+	}
+	// go-smtp sees the command rebuilt as "VERB" or "VERB arg", which it
+	// parses as the client's line: it never meets a line it would count
+	// as a protocol error (an empty line, "NOOP " with nothing after
+	// the space), answer with an extra reply past its own threshold, and
+	// leave the front out of step.
+	if arg != "" {
+		line = verb + " " + arg
+	} else {
+		line = verb
+	}
 	switch verb {
 	case "EHLO", "HELO":
 		return c.hello(verb == "EHLO", arg)
@@ -66,6 +79,34 @@ func (c *Conn) command(ctx context.Context, line string) error {
 	return c.relay(line)
 }
 
+// knownVerbs are the commands go-smtp implements or the front handles
+// (RFC 5321 section 4.1, RFC 3030, RFC 3207, RFC 4954); go-smtp answers
+// SEND, SOML, SAML, EXPN, HELP and TURN with 502.
+var knownVerbs = map[string]bool{
+	"EHLO": true, "HELO": true, "LHLO": true, "STARTTLS": true, "AUTH": true,
+	"MAIL": true, "RCPT": true, "DATA": true, "BDAT": true, "RSET": true,
+	"QUIT": true, "NOOP": true, "VRFY": true,
+	"SEND": true, "SOML": true, "SAML": true, "EXPN": true, "HELP": true, "TURN": true,
+}
+
+// syntaxError answers a line that is no command with the codes go-smtp
+// gives (RFC 5321 section 4.2.4: 500 for an empty line or an unknown
+// four-letter verb, 501 for a line that has none), and ends the session
+// after more than Limits.ProtocolErrors of them, as go-smtp and Exim do.
+func (c *Conn) syntaxError(line, verb string) error {
+	c.protoErrors++
+	if line == "" || len(verb) == 4 {
+		c.reply(500, "5.5.2 Syntax error, command unrecognized")
+	} else {
+		c.reply(501, "5.5.2 Syntax error, no command")
+	}
+	if c.protoErrors > c.srv.opts.Limits.ProtocolErrors {
+		c.reply(500, "5.5.1 Too many errors, closing connection")
+		return errClose
+	}
+	return nil
+}
+
 // relay passes a command through and its reply back.
 func (c *Conn) relay(line string) error {
 	rep, err := c.innerCmd(line)
@@ -96,7 +137,7 @@ func splitCommand(line string) (verb, arg string) {
 // front's hostname and go-smtp's keywords as edited by the TLS state and
 // the extensions (RFC 5321 section 4.1.1.1).
 func (c *Conn) hello(ehlo bool, arg string) error {
-	rep, err := c.innerCmd("LHLO " + arg)
+	rep, err := c.innerCmd(strings.TrimSpace("LHLO " + arg))
 	if err != nil {
 		return c.innerFailed(err)
 	}
@@ -215,7 +256,7 @@ func (c *Conn) mail(arg string) error {
 	from, ok := cutPrefixFold(arg, "FROM:")
 	path, params, ok2 := splitMailArg(from)
 	if !ok || !ok2 {
-		return c.relay("MAIL " + arg)
+		return c.relay(strings.TrimSpace("MAIL " + arg))
 	}
 	claimed := map[string]string{}
 	var notes, rest []string
@@ -291,9 +332,9 @@ func (c *Conn) rcpt(line, arg string) error {
 }
 
 // endOfData reads go-smtp's LMTP replies, one per accepted recipient
-// (RFC 2033 section 4.2), and sends the client what the extensions, or
-// the uniform rule, make of them.
-func (c *Conn) endOfData() error {
+// (RFC 2033 section 4.2), and sends the client what the extensions (when
+// shape is set), or the uniform rule, make of them.
+func (c *Conn) endOfData(shape bool) error {
 	defer c.resetTx()
 	st := make([]RcptStatus, 0, len(c.rcpts))
 	for i, addr := range c.rcpts {
@@ -314,7 +355,7 @@ func (c *Conn) endOfData() error {
 		st = append(st, RcptStatus{Address: addr, Reply: se})
 	}
 	for _, ext := range c.srv.opts.Extensions {
-		if dr, ok := ext.(DataReplier); ok {
+		if dr, ok := ext.(DataReplier); ok && shape {
 			if reps := dr.DataReplies(c, st); reps != nil {
 				for _, r := range reps {
 					c.replyError(r)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -32,7 +33,8 @@ type Conn struct {
 	br *bufio.Reader
 	bw *bufio.Writer
 
-	inner net.Conn // the front's end of the pipe to go-smtp
+	inner net.Conn   // the front's end of the pipe to go-smtp
+	ic    *innerConn // go-smtp's end
 	ir    *bufio.Reader
 
 	helo      string
@@ -44,6 +46,11 @@ type Conn struct {
 	rcpts     []string
 	bdatBytes int64
 	nonMail   int
+	// protoErrors counts lines that were no command.
+	protoErrors int
+	// msgDeadline ends the message under way (Timeouts.Message), from
+	// the 354 to DATA or the first BDAT; zero outside one.
+	msgDeadline time.Time
 
 	abortOnce sync.Once
 }
@@ -212,13 +219,15 @@ func (c *Conn) earlyInput() (early string, ok bool) {
 	return string(p), false
 }
 
-// readFailed answers a failed command read, RFC 5321 section 4.5.3.2.7.
+// readFailed answers a failed read, RFC 5321 section 4.5.3.2.7.
 func (c *Conn) readFailed(err error) error {
 	switch {
 	case errors.Is(err, errLineTooLong):
 		c.reply(500, "5.5.2 Line too long, closing connection")
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.msgDeadline.IsZero() && !time.Now().Before(c.msgDeadline):
+		c.reply(421, "4.4.2 "+c.srv.opts.Hostname+" Message took too long, closing connection")
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.reply(421, "4.4.2 "+c.srv.opts.Hostname+" Idle timeout, closing connection")
+		c.reply(421, "4.4.2 "+c.srv.opts.Hostname+" Timeout, closing connection")
 	default:
 		if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 			return nil
@@ -234,13 +243,16 @@ var errLineTooLong = errors.New("front: line too long")
 // readLine reads one line of input, without its line end. Before it
 // waits for input, what was written is flushed (RFC 2920 section 3.1: the
 // replies to a pipelined group go together when no more input is there).
+// The whole line must arrive within timeout (and within the message's
+// deadline, between BDAT chunks): the deadline is set once, not renewed
+// by each byte.
 func (c *Conn) readLine(timeout time.Duration) (string, error) {
 	if c.br.Buffered() == 0 {
 		if err := c.flush(); err != nil {
 			return "", err
 		}
 	}
-	c.nc.SetReadDeadline(time.Now().Add(timeout))
+	c.nc.SetReadDeadline(c.deadline(time.Now().Add(timeout)))
 	limit := c.srv.opts.Limits.LineLength + 2
 	var line []byte
 	for {
@@ -297,12 +309,13 @@ func (c *Conn) startInner(ctx context.Context) error {
 		c.inner.Close()
 	}
 	a, b := net.Pipe()
-	if err := c.srv.pl.offer(ctx, &innerConn{Conn: b, c: c}); err != nil {
+	ic := &innerConn{Conn: b, c: c}
+	if err := c.srv.pl.offer(ctx, ic); err != nil {
 		a.Close()
 		b.Close()
 		return err
 	}
-	c.inner, c.ir = a, bufio.NewReader(a)
+	c.inner, c.ic, c.ir = a, ic, bufio.NewReader(a)
 	c.resetTx()
 	c.helo, c.ehlo, c.keywords = "", false, nil
 	rep, err := c.innerReply()
@@ -317,6 +330,29 @@ func (c *Conn) startInner(ctx context.Context) error {
 
 func (c *Conn) resetTx() {
 	c.params, c.mailNotes, c.inTx, c.rcpts, c.bdatBytes = nil, nil, false, nil, 0
+	c.msgDeadline = time.Time{}
+}
+
+// deadline is t, or the message's deadline when that comes first.
+func (c *Conn) deadline(t time.Time) time.Time {
+	if !c.msgDeadline.IsZero() && c.msgDeadline.Before(t) {
+		return c.msgDeadline
+	}
+	return t
+}
+
+// fill waits until client input is buffered, until the deadline at the
+// latest; what was written is flushed first. A failure has been answered
+// (readFailed) when the error is returned.
+func (c *Conn) fill(deadline time.Time) error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	c.nc.SetReadDeadline(c.deadline(deadline))
+	if _, err := c.br.Peek(1); err != nil {
+		return c.readFailed(err)
+	}
+	return nil
 }
 
 // innerCmd sends a command line to go-smtp and reads its reply.
@@ -351,6 +387,16 @@ func (c *Conn) innerReply() (innerReply, error) {
 type innerConn struct {
 	net.Conn
 	c *Conn
+	// failed, once set, is what every Read returns: the front makes
+	// go-smtp's reader fail as it would fail itself (a line too long).
+	failed atomic.Pointer[error]
+}
+
+// fail makes go-smtp's reads fail with err from now on, waking a Read
+// that waits for input.
+func (ic *innerConn) fail(err error) {
+	ic.failed.Store(&err)
+	ic.Conn.SetReadDeadline(time.Unix(1, 0))
 }
 
 // RemoteAddr is the client's address.
@@ -369,16 +415,37 @@ func (ic *innerConn) ConnectionState() tls.ConnectionState {
 	return st
 }
 
-func timeFrom(d time.Duration) time.Time { return time.Now().Add(d) }
-
 // Read reports the pipe's closing as net.ErrClosed, which go-smtp takes
-// for an orderly end rather than an error to log.
+// for an orderly end rather than an error to log, and the error given to
+// fail once it was called.
 func (ic *innerConn) Read(p []byte) (int, error) {
+	if e := ic.failed.Load(); e != nil {
+		return 0, *e
+	}
 	n, err := ic.Conn.Read(p)
+	if e := ic.failed.Load(); e != nil && n == 0 {
+		return 0, *e
+	}
 	if errors.Is(err, io.ErrClosedPipe) {
 		err = net.ErrClosed
 	}
 	return n, err
+}
+
+// SetReadDeadline leaves the deadline of fail in place.
+func (ic *innerConn) SetReadDeadline(t time.Time) error {
+	if ic.failed.Load() != nil {
+		return nil
+	}
+	return ic.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline and the write deadline.
+func (ic *innerConn) SetDeadline(t time.Time) error {
+	if err := ic.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return ic.Conn.SetWriteDeadline(t)
 }
 
 // Write is Read's counterpart.

@@ -41,8 +41,9 @@
 //	fs.Shutdown(ctx)
 //
 // New takes the inner server over: it sets LMTP, moves TLSConfig to the
-// front and turns off go-smtp's line limit (the front enforces
-// [MaxLineLength] on commands). Serve the front, never the inner server.
+// front and turns off go-smtp's line limit (the front enforces it, on
+// commands and on the message data: see Limits). Serve the front, never
+// the inner server.
 //
 // # What sessions see
 //
@@ -76,12 +77,34 @@
 //
 // # Limits
 //
-// A command line over Limits.LineLength gets "500 5.5.2" and the
-// connection is closed; more than Limits.NonMailCommands commands without
-// a transaction, "421 4.7.0"; a client silent for Timeouts.Command (or
-// Timeouts.Data within a message), "421 4.4.2"; input pipelined after
-// STARTTLS, "554 5.5.0" (RFC 3207 section 5); a BDAT chunk past the inner
-// server's MaxMessageBytes is read and dropped with "552 5.3.4". Every
-// session runs on one goroutine of the front and one of go-smtp, and both
-// end with the connection.
+// Every bound has a default and an Options field; hitting one gives a
+// reply, then the connection is closed unless said otherwise:
+//
+//   - a command line over Limits.LineLength: "500 5.5.2";
+//   - a line of DATA content over Limits.DataLineLength (CRLF included;
+//     default the inner server's MaxLineLength): what go-smtp does on its
+//     own, the session's reader fails with smtp.ErrTooLongLine, the
+//     client gets the session's reply, then "500 5.4.0"; the rest of the
+//     line is not read. BDAT chunks have no line limit (RFC 3030);
+//   - more than Limits.NonMailCommands commands without a transaction:
+//     "421 4.7.0";
+//   - more than Limits.ProtocolErrors lines that are no command (an
+//     empty line, an unknown verb), each answered 500 or 501 as go-smtp
+//     answers them: "500 5.5.1", as go-smtp and Exim close;
+//   - a command line not complete within Timeouts.Command, a DATA line
+//     within Timeouts.Data (per line, not per read: trickled input does
+//     not renew them), a message (DATA, or the BDAT chunks and commands of
+//     one transaction) within Timeouts.Message: "421 4.4.2";
+//   - input pipelined after STARTTLS: "554 5.5.0" (RFC 3207 section 5);
+//   - a BDAT chunk past the inner server's MaxMessageBytes is read and
+//     dropped with "552 5.3.4", the connection stays open; BDAT outside a
+//     transaction gets go-smtp's answer at once and its chunk is read and
+//     dropped.
+//
+// Serve retries temporary accept errors (a process out of descriptors,
+// EMFILE; ENFILE, ENOBUFS, ECONNABORTED) with a backoff from 5 ms to 1
+// s, as net/http does, rather than return. Every session runs on one
+// goroutine of the front and one of go-smtp, and both end with the
+// connection; buffers live only as long as the connection (8 KiB in, 4
+// KiB out, besides go-smtp's own).
 package front

@@ -168,3 +168,30 @@ func TestClientToExim(t *testing.T) {
 		}
 	}
 }
+
+// TestSwaksLongLine: swaks sends a body with a 3000-octet line, to
+// go-smtp alone and behind the front: both refuse the message, with the
+// same replies, and close.
+func TestSwaksLongLine(t *testing.T) {
+	interop.Need(t, "swaks")
+	body := "Subject: long\r\n\r\nshort\r\n" + strings.Repeat("x", 3000) + "\r\nend\r\n"
+	var outs []string
+	for _, addr := range []string{fronttest.Plain(t, &fronttest.Backend{}), fronttest.Start(t, &fronttest.Backend{}, nil).Addr} {
+		out, err := interop.Run(t, 30*time.Second, "swaks", "--server", addr, "--from", "a@x.test",
+			"--to", "b@y.test", "--ehlo", "swaks.test", "--body", body, "--suppress-data")
+		if err == nil {
+			t.Errorf("swaks succeeded:\n%s", out)
+		}
+		var replies []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "<** ") {
+				replies = append(replies, l)
+			}
+		}
+		outs = append(outs, strings.Join(replies, "\n"))
+		t.Logf("%s:\n%s", addr, out)
+	}
+	if !strings.Contains(outs[0], "<** 554 5.0.0 Error: transaction failed: smtp: too long a line") || outs[1] != outs[0] {
+		t.Errorf("go-smtp alone:\n%s\nbehind the front:\n%s", outs[0], outs[1])
+	}
+}

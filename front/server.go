@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -28,6 +29,11 @@ const (
 	// MaxAuthLines bounds the client lines of one AUTH exchange (RFC
 	// 4954 section 4: one per 334 challenge).
 	MaxAuthLines = 10
+	// MaxProtocolErrors bounds the lines a client may send that are no
+	// command (an empty line, an unknown verb), as Exim's
+	// smtp_max_synprot_errors and go-smtp do: past it, "500 5.5.1" and
+	// close.
+	MaxProtocolErrors = 3
 )
 
 // Default timeouts, from RFC 5321 section 4.5.3.2.
@@ -36,9 +42,16 @@ const (
 	// command (4.5.3.2.7: the server timeout, 5 minutes); then "421
 	// 4.4.2" and close.
 	DefaultCommandTimeout = 5 * time.Minute
-	// DefaultDataTimeout bounds each read of message data (4.5.3.2.5
-	// for the client's data blocks: 3 minutes).
+	// DefaultDataTimeout bounds each line of DATA content and each read
+	// of a BDAT chunk (4.5.3.2.5 for the client's data blocks: 3
+	// minutes): a line trickled byte by byte is cut when it takes
+	// longer, as Exim's smtp_receive_timeout cuts it.
 	DefaultDataTimeout = 3 * time.Minute
+	// DefaultMessageTimeout bounds a whole message: from the 354 reply
+	// to DATA, or from the first BDAT of a transaction, to the end of the
+	// data. Per-line deadlines alone let a client keep a connection for
+	// days at a few bytes per second; an hour passes 50 MB at 14 kB/s.
+	DefaultMessageTimeout = time.Hour
 	// DefaultBackendTimeout bounds each exchange with the go-smtp
 	// server, including the session's work at the end of data (the
 	// client waits 10 minutes for that reply, 4.5.3.2.6).
@@ -49,15 +62,30 @@ const (
 
 // Limits overrides the package constants; zero fields take them.
 type Limits struct {
-	LineLength      int // default MaxLineLength
+	LineLength      int // command line, without CRLF: default MaxLineLength
 	NonMailCommands int // default MaxNonMailCommands
 	AuthLines       int // default MaxAuthLines
+	ProtocolErrors  int // default MaxProtocolErrors
+	// DataLineLength bounds a line of DATA content, CRLF included (RFC
+	// 5321 section 4.5.3.1.6 counts it; 1000 octets there). A longer
+	// line is refused as go-smtp refuses it when it serves clients
+	// itself: the session's reader fails with smtp.ErrTooLongLine, the
+	// client gets the session's reply, then "500 5.4.0", and the
+	// connection is closed. Default: the inner server's MaxLineLength
+	// (go-smtp's 2000), or MaxLineLength when that is 0. BDAT chunks
+	// have no line limit (RFC 3030 section 2; go-smtp lifts it for them
+	// too).
+	DataLineLength int
 }
 
-// Timeouts bound each wait; zero fields take the defaults.
+// Timeouts bound each wait; zero fields take the defaults. Command and
+// Data are deadlines per line, not per read: input trickled byte by byte
+// does not renew them; Message bounds what a line-by-line trickle would
+// not. Hitting one gives "421 4.4.2" and closes.
 type Timeouts struct {
-	Command   time.Duration // next command from the client: DefaultCommandTimeout
-	Data      time.Duration // each read of message data: DefaultDataTimeout
+	Command   time.Duration // each command line: DefaultCommandTimeout
+	Data      time.Duration // each line of DATA, each read of BDAT: DefaultDataTimeout
+	Message   time.Duration // a whole message, DATA or BDAT: DefaultMessageTimeout
 	Backend   time.Duration // each exchange with go-smtp: DefaultBackendTimeout
 	Handshake time.Duration // TLS handshake: DefaultHandshakeTimeout
 	Write     time.Duration // each write to the client: DefaultCommandTimeout
@@ -114,9 +142,10 @@ var ErrServerClosed = errors.New("front: server closed")
 // replies only in LMTP mode), moves inner.TLSConfig to the front (TLS is
 // terminated by the front) and sets inner.AllowInsecureAuth (the front
 // decides where AUTH is offered, by Options.AllowInsecureAuth or inner's
-// former value). Everything else of inner applies as configured: its
-// Backend, Domain, MaxMessageBytes, MaxRecipients, Enable* flags, auth
-// mechanisms.
+// former value), and clears inner.MaxLineLength and inner.ReadTimeout
+// (Options.Limits and Options.Timeouts apply). Everything else of inner
+// applies as configured: its Backend, Domain, MaxMessageBytes,
+// MaxRecipients, Enable* flags, auth mechanisms.
 func New(inner *smtp.Server, opts *Options) *Server {
 	var o Options
 	if opts != nil {
@@ -138,8 +167,12 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	setDefault(&o.Limits.LineLength, MaxLineLength)
 	setDefault(&o.Limits.NonMailCommands, MaxNonMailCommands)
 	setDefault(&o.Limits.AuthLines, MaxAuthLines)
+	setDefault(&o.Limits.ProtocolErrors, MaxProtocolErrors)
+	setDefault(&o.Limits.DataLineLength, inner.MaxLineLength)
+	setDefault(&o.Limits.DataLineLength, MaxLineLength)
 	setDefault(&o.Timeouts.Command, DefaultCommandTimeout)
 	setDefault(&o.Timeouts.Data, DefaultDataTimeout)
+	setDefault(&o.Timeouts.Message, DefaultMessageTimeout)
 	setDefault(&o.Timeouts.Backend, DefaultBackendTimeout)
 	setDefault(&o.Timeouts.Handshake, DefaultHandshakeTimeout)
 	setDefault(&o.Timeouts.Write, DefaultCommandTimeout)
@@ -160,9 +193,14 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	inner.LMTP = true
 	inner.TLSConfig = nil
 	inner.AllowInsecureAuth = true
-	// The front enforces line lengths on commands; go-smtp would refuse
-	// a long line inside the message data and fall out of step with us.
+	// The front enforces line lengths, on commands and on DATA content:
+	// go-smtp would stop reading at a long line while the front still
+	// writes, and both would wait for each other.
 	inner.MaxLineLength = 0
+	// The front's Timeouts bound the client. go-smtp waits on the pipe
+	// for as long as the client takes; timing out there itself, it
+	// would write a 421 nobody reads and fall out of step with us.
+	inner.ReadTimeout = 0
 	// The REQUIRETLS MAIL parameter stays accepted; the front advertises
 	// the keyword after TLS, which go-smtp cannot see.
 	return s
@@ -216,10 +254,19 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 			if closed || s.ctx.Err() != nil {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if temporaryAccept(err) {
+				// As net/http does: back off from 5 ms to 1 s, so
+				// that a process out of descriptors keeps serving
+				// the connections it has and accepts again when
+				// one ends, rather than exit.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
+				s.log.Warn("front: accept failed; retrying", "err", err, "delay", delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-s.ctx.Done():
+					t.Stop()
+				}
 				continue
 			}
 			return fmt.Errorf("front: accept: %w", err)
@@ -230,6 +277,25 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		}
 		go s.ServeConn(s.ctx, nc) //nolint:errcheck // logged
 	}
+}
+
+// temporaryAccept reports whether an Accept error is worth retrying: a
+// timeout, a process or system out of descriptors or buffers (EMFILE,
+// ENFILE, ENOBUFS, ENOMEM), a connection aborted before it was accepted,
+// or any error that says it is temporary.
+func temporaryAccept(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
 }
 
 // ServeConn serves one client connection and closes it. It returns when

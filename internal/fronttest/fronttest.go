@@ -5,7 +5,6 @@ package fronttest
 
 import (
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -93,9 +92,24 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// Data is used only without LMTP; the front always uses LMTPData.
+// Data serves go-smtp without a front (Plain): one status for all, the
+// first refusal, and then no copy is kept. A read error (a line too long,
+// a broken connection) is returned as it is, for go-smtp to turn into a
+// reply.
 func (s *session) Data(r io.Reader) error {
-	return errors.New("fronttest: Data called behind a front")
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	for _, rcpt := range s.to {
+		if err := s.refusal(rcpt, data); err != nil {
+			return err
+		}
+	}
+	for _, rcpt := range s.to {
+		s.keep(rcpt, data)
+	}
+	return nil
 }
 
 func (s *session) LMTPData(r io.Reader, st smtp.StatusCollector) error {
@@ -103,6 +117,26 @@ func (s *session) LMTPData(r io.Reader, st smtp.StatusCollector) error {
 	if err != nil {
 		return err
 	}
+	for _, rcpt := range s.to {
+		err := s.refusal(rcpt, data)
+		if err == nil {
+			s.keep(rcpt, data)
+		}
+		st.SetStatus(rcpt, err)
+	}
+	return nil
+}
+
+func (s *session) refusal(rcpt string, data []byte) error {
+	if s.b.Refuse == nil {
+		return nil
+	}
+	return s.b.Refuse(rcpt, data)
+}
+
+// keep records rcpt's copy, with the MAIL parameters the front's
+// extensions claimed.
+func (s *session) keep(rcpt string, data []byte) {
 	var params map[string]string
 	if fc, ok := front.FromConn(s.c.Conn()); ok {
 		params = map[string]string{}
@@ -112,19 +146,9 @@ func (s *session) LMTPData(r io.Reader, st smtp.StatusCollector) error {
 			}
 		}
 	}
-	for _, rcpt := range s.to {
-		var rerr error
-		if s.b.Refuse != nil {
-			rerr = s.b.Refuse(rcpt, data)
-		}
-		if rerr == nil {
-			s.b.mu.Lock()
-			s.b.msgs = append(s.b.msgs, Message{Helo: s.helo, From: s.from, To: rcpt, Data: data, TLS: s.tls, Remote: s.remote, Params: params})
-			s.b.mu.Unlock()
-		}
-		st.SetStatus(rcpt, rerr)
-	}
-	return nil
+	s.b.mu.Lock()
+	s.b.msgs = append(s.b.msgs, Message{Helo: s.helo, From: s.from, To: rcpt, Data: data, TLS: s.tls, Remote: s.remote, Params: params})
+	s.b.mu.Unlock()
 }
 
 // Server is a front on a loopback port.
@@ -139,6 +163,23 @@ type Server struct {
 // and serves on 127.0.0.1:0 until the test ends.
 func Start(t testing.TB, be smtp.Backend, opts *front.Options, configure ...func(*smtp.Server)) *Server {
 	t.Helper()
+	inner := newInner(be, configure)
+	fs := front.New(inner, opts)
+	addr := serve(t, fs.Serve, fs.Close)
+	return &Server{Addr: addr, Front: fs, Inner: inner}
+}
+
+// Plain serves the go-smtp server Start would build, with the same
+// configure functions, on its own without a front: what a client meets
+// there is the reference for what the front must do alike (line limits,
+// refused commands, timeouts). It returns the address.
+func Plain(t testing.TB, be smtp.Backend, configure ...func(*smtp.Server)) string {
+	t.Helper()
+	srv := newInner(be, configure)
+	return serve(t, srv.Serve, srv.Close)
+}
+
+func newInner(be smtp.Backend, configure []func(*smtp.Server)) *smtp.Server {
 	inner := smtp.NewServer(be)
 	inner.Domain = "mx.test"
 	inner.MaxMessageBytes = 10 << 20
@@ -149,22 +190,28 @@ func Start(t testing.TB, be smtp.Backend, opts *front.Options, configure ...func
 	for _, f := range configure {
 		f(inner)
 	}
-	fs := front.New(inner, opts)
+	return inner
+}
+
+// serve runs serveFn on a listener on 127.0.0.1:0 until the test ends,
+// then stops it with closeFn, and returns the address.
+func serve(t testing.TB, serveFn func(net.Listener) error, closeFn func() error) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- fs.Serve(l) }()
+	go func() { done <- serveFn(l) }()
 	t.Cleanup(func() {
-		fs.Close()
+		closeFn()
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
 			t.Errorf("fronttest: Serve did not return")
 		}
 	})
-	return &Server{Addr: l.Addr().String(), Front: fs, Inner: inner}
+	return l.Addr().String()
 }
 
 type nopLogger struct{}

@@ -40,3 +40,28 @@ func TestDefaultRefuse(t *testing.T) {
 		t.Fatal("DefaultRefuse")
 	}
 }
+
+// TestPlain: the same backend and configuration without a front: one
+// status for all recipients, the first refusal.
+func TestPlain(t *testing.T) {
+	be := &Backend{Refuse: DefaultRefuse}
+	addr := Plain(t, be)
+	c := smtptest.Dial(t, addr)
+	c.Expect(220)
+	c.MustCmd("EHLO client.test", 250)
+	for _, tc := range []struct {
+		rcpts []string
+		want  int
+	}{{[]string{"ok@y.test", "ok2@y.test"}, 250}, {[]string{"ok@y.test", "refuse@y.test"}, 550}} {
+		c.MustCmd("MAIL FROM:<a@x.test>", 250)
+		for _, r := range tc.rcpts {
+			c.MustCmd("RCPT TO:<"+r+">", 250)
+		}
+		c.MustCmd("DATA", 354)
+		c.Write("Subject: t\r\n\r\nbody\r\n.\r\n")
+		c.Expect(tc.want)
+	}
+	if n := len(be.Messages()); n != 2 {
+		t.Errorf("%d copies, want 2: the refused message has none", n)
+	}
+}
