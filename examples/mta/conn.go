@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -9,11 +12,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/internal/netwrap"
+	"github.com/smtpkit/smtpkit/internal/sessionwrap"
 	"github.com/smtpkit/smtpkit/proxyproto"
 )
 
-// listener hands out trackedConns: each read refreshes an idle deadline,
-// and closing logs one line for the connection.
+// listener hands out trackedConns: no read waits longer than the idle
+// timeout, and closing logs one line for the connection. Accept errors
+// pass through unchanged; the limits listener below retries the
+// temporary ones.
 type listener struct {
 	net.Listener
 	idle     time.Duration
@@ -88,6 +97,7 @@ type trackedConn struct {
 
 	messages     atomic.Int64
 	userDeadline atomic.Int64 // read deadline set above, Unix ns; 0 for none
+	hungUp       atomic.Bool  // reads fail: the session was ended
 	helo         atomic.Pointer[string]
 	tlsInfo      atomic.Pointer[string]
 	closeOnce    sync.Once
@@ -96,11 +106,14 @@ type trackedConn struct {
 // NetConn returns the connection below, as (*tls.Conn).NetConn does.
 func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
-// Read refreshes the idle deadline, so a client that goes silent for the
-// idle timeout is cut, however long the whole session or message takes.
-// A read deadline set by the layer above (the front's short look for
-// early input, a TLS handshake limit) applies when it is sooner.
+// Read waits at most the idle timeout, and never past the read deadline
+// set by the layer above: go-smtp's and the front's deadline per command
+// line (so a trickled line is cut), the data phase's deadline, the
+// front's short look for early input, a TLS handshake limit.
 func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.hungUp.Load() {
+		return 0, errHungUp
+	}
 	d := time.Now().Add(c.idle)
 	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() {
 		d = time.Unix(0, u)
@@ -122,6 +135,13 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 	c.userDeadline.Store(unixNano(t))
 	return c.Conn.SetDeadline(t)
 }
+
+// errHungUp is what reads return once the session was ended: for go-smtp
+// the connection is closed, so it closes it without a further reply.
+var errHungUp = fmt.Errorf("session ended: %w", net.ErrClosed)
+
+// hangUp makes every later read fail with errHungUp.
+func (c *trackedConn) hangUp() { c.hungUp.Store(true) }
 
 func unixNano(t time.Time) int64 {
 	if t.IsZero() {
@@ -202,4 +222,78 @@ func proxyAddr(c net.Conn) string {
 		return info.ProxyAddr.Addr().String()
 	}
 	return ""
+}
+
+// dataBound is the outermost Backend when go-smtp reads the message data
+// itself (without the front). Commands have go-smtp's deadline per line;
+// the data has none of its own, so its sessions give the whole data
+// phase a deadline, -data-timeout from the 354, on top of the idle
+// timeout that bounds each read (Exim's smtp_receive_timeout). A client
+// that runs into either gets 421 4.4.2 and the connection is closed, as
+// Exim does. With BDAT (RFC 3030) each chunk follows a command line of its
+// own and is bounded by that line's deadline.
+type dataBound struct {
+	smtp.Backend
+	timeout time.Duration
+}
+
+func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s, err := b.Backend.NewSession(c)
+	if err != nil {
+		return s, err
+	}
+	tc, ok := netwrap.Find[*trackedConn](c.Conn())
+	if !ok {
+		return s, nil
+	}
+	return &dataBoundSession{Session: s, conn: tc, timeout: b.timeout}, nil
+}
+
+type dataBoundSession struct {
+	smtp.Session
+	conn    *trackedConn
+	timeout time.Duration
+}
+
+// Unwrap returns the inner session, for the feature packages' FromConn.
+func (s *dataBoundSession) Unwrap() smtp.Session { return s.Session }
+
+func (s *dataBoundSession) AuthMechanisms() []string { return sessionwrap.AuthMechanisms(s.Session) }
+
+func (s *dataBoundSession) Auth(mech string) (sasl.Server, error) {
+	return sessionwrap.Auth(s.Session, mech, nil)
+}
+
+// errDataTimeout ends a session whose data did not arrive in time: RFC
+// 5321 section 4.5.3.2.7 lets the server close after its timeout, and
+// section 3.8 says with 421.
+var errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout while reading the message data, closing connection"}
+
+func (s *dataBoundSession) Data(r io.Reader) error {
+	// The deadline go-smtp set for the DATA line gives way to the data
+	// phase's; go-smtp sets its own again before the next command.
+	s.conn.SetReadDeadline(time.Now().Add(s.timeout))
+	w := &timeoutWatch{r: r}
+	err := s.Session.Data(w)
+	if w.timedOut.Load() {
+		// go-smtp writes the 421; its next read finds the session over.
+		s.conn.hangUp()
+		return errDataTimeout
+	}
+	return err
+}
+
+// timeoutWatch notes whether a read of the data ran into a deadline.
+type timeoutWatch struct {
+	r        io.Reader
+	timedOut atomic.Bool
+}
+
+func (w *timeoutWatch) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		w.timedOut.Store(true)
+	}
+	return n, err
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/smtpkit/smtpkit/dmarc"
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/events/sqlsink"
+	"github.com/smtpkit/smtpkit/examples/mta/internal/limits"
 	"github.com/smtpkit/smtpkit/front"
 	"github.com/smtpkit/smtpkit/ocsp"
 	"github.com/smtpkit/smtpkit/pipeconnect"
@@ -175,6 +176,10 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		return nil, err
 	}
 	m.relay.events, m.queue.events = m.events, m.events
+	if !cfg.PRDR && !cfg.PipeConnect {
+		// go-smtp reads the data itself: bound the whole message.
+		backend = dataBound{Backend: backend, timeout: cfg.DataTimeout}
+	}
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
 	s.TLSConfig = m.tls
@@ -182,7 +187,10 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	s.MaxRecipients = cfg.MaxRecipients
 	s.MaxLineLength = 2000 // RFC 5321 section 4.5.3.1.6 allows 1000; twice that, as go-smtp
 	s.WriteTimeout = writeTimeout
-	s.ReadTimeout = 0 // trackedConn refreshes an idle deadline on every read
+	// A deadline per command line, set by go-smtp before each one: a
+	// client trickling a line is cut after the idle timeout. RFC 5321
+	// section 4.5.3.2.7 wants at least 5 minutes of it.
+	s.ReadTimeout = cfg.IdleTimeout
 	s.ErrorLog = slogPrinter{log}
 	s.EnableSMTPUTF8 = cfg.SMTPUTF8
 	s.EnableREQUIRETLS = cfg.RequireTLS // go-smtp offers it after STARTTLS only
@@ -269,6 +277,14 @@ func (m *mta) Listen() (*listener, error) {
 			Logger:        m.log,
 		})
 	}
+	// Outside the PROXY listener: the per-host limit counts the proxied
+	// client, learnt in the connection's goroutine.
+	l = limits.NewListener(l, &limits.Options{
+		Hostname:       m.cfg.Hostname,
+		MaxConnections: m.cfg.MaxConnections,
+		MaxPerHost:     m.cfg.MaxConnectionsPerHost,
+		Logger:         m.log,
+	})
 	return &listener{Listener: l, idle: m.cfg.IdleTimeout, log: m.log, resolver: m.resolver}, nil
 }
 

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// peer is a raw loopback client from a chosen source address.
+type peer struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialFrom(t *testing.T, addr, src string) *peer {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", src, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &peer{conn: c, r: bufio.NewReader(c)}
+}
+
+// line reads one reply line ("" and the error when there is none).
+func (p *peer) line() (string, error) {
+	p.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := p.r.ReadString('\n')
+	return strings.TrimRight(l, "\r\n"), err
+}
+
+// cmd sends a command and reads the last line of its reply.
+func (p *peer) cmd(t *testing.T, cmd string) string {
+	t.Helper()
+	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := p.conn.Write([]byte(cmd + "\r\n")); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	for {
+		l, err := p.line()
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		if len(l) < 4 || l[3] != '-' {
+			return l
+		}
+	}
+}
+
+// served dials from src and expects the banner.
+func served(t *testing.T, addr, src string) *peer {
+	t.Helper()
+	p := dialFrom(t, addr, src)
+	if l, err := p.line(); !strings.HasPrefix(l, "220 ") {
+		t.Fatalf("from %s: banner %q, %v", src, l, err)
+	}
+	return p
+}
+
+// refused dials from src and expects 421 4.7.0, then the close.
+func refused(t *testing.T, addr, src string) {
+	t.Helper()
+	p := dialFrom(t, addr, src)
+	l, err := p.line()
+	if !strings.HasPrefix(l, "421 4.7.0 ") {
+		t.Fatalf("from %s: want 421 4.7.0, got %q, %v", src, l, err)
+	}
+	if l, err := p.line(); err == nil {
+		t.Fatalf("from %s: connection left open after the 421: %q", src, l)
+	}
+}
+
+// servedSoon retries until a connection from src is served: the place of
+// a closed connection is freed once the server has closed it too.
+func servedSoon(t *testing.T, addr, src string) *peer {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := dialFrom(t, addr, src)
+		l, err := p.line()
+		if strings.HasPrefix(l, "220 ") {
+			return p
+		}
+		p.conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("from %s: never served again: %q, %v", src, l, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Exim's smtp_accept_max: past -max-connections a client gets 421 4.7.0
+// and is closed; the ones in are still served, and closing one of them
+// makes room again.
+func TestListenMaxConnections(t *testing.T) {
+	for _, prdr := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "prdr"}[prdr], func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.PRDR = prdr
+			cfg.MaxConnections = 3
+			cfg.MaxConnectionsPerHost = 0
+			tm := startMTA(t, cfg)
+			var in []*peer
+			for i := 0; i < 3; i++ {
+				in = append(in, served(t, tm.addr, "127.0.0.1"))
+			}
+			refused(t, tm.addr, "127.0.0.1")
+			refused(t, tm.addr, "127.0.0.2") // the limit is for everyone
+			for _, p := range in {
+				if l := p.cmd(t, "EHLO client.test"); !strings.HasPrefix(l, "250 ") {
+					t.Fatalf("connection in was not served: %q", l)
+				}
+			}
+			if l := in[0].cmd(t, "QUIT"); !strings.HasPrefix(l, "221 ") {
+				t.Fatalf("QUIT: %q", l)
+			}
+			in[0].conn.Close()
+			p := servedSoon(t, tm.addr, "127.0.0.2")
+			if l := p.cmd(t, "EHLO client.test"); !strings.HasPrefix(l, "250 ") {
+				t.Fatalf("new connection not served: %q", l)
+			}
+			refused(t, tm.addr, "127.0.0.1") // and the limit holds again
+		})
+	}
+}
+
+// Exim's smtp_accept_max_per_host: each client IP has its own count.
+func TestListenMaxConnectionsPerHost(t *testing.T) {
+	for _, prdr := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "prdr"}[prdr], func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.PRDR = prdr
+			cfg.MaxConnectionsPerHost = 2
+			tm := startMTA(t, cfg)
+			a1 := served(t, tm.addr, "127.0.0.1")
+			served(t, tm.addr, "127.0.0.1")
+			refused(t, tm.addr, "127.0.0.1")
+			// Another host is not held up by the first one's count.
+			b1 := served(t, tm.addr, "127.0.0.2")
+			served(t, tm.addr, "127.0.0.2")
+			refused(t, tm.addr, "127.0.0.2")
+			for _, p := range []*peer{a1, b1} {
+				if l := p.cmd(t, "NOOP"); !strings.HasPrefix(l, "250 ") {
+					t.Fatalf("connection in was not served: %q", l)
+				}
+			}
+			// Closing frees the place of that host only.
+			a1.cmd(t, "QUIT")
+			a1.conn.Close()
+			servedSoon(t, tm.addr, "127.0.0.1")
+			refused(t, tm.addr, "127.0.0.1")
+			refused(t, tm.addr, "127.0.0.2")
+		})
+	}
+}
