@@ -26,6 +26,7 @@ import (
 type listener struct {
 	net.Listener
 	idle     time.Duration
+	latch    bool // trackedConn.latch
 	log      *slog.Logger
 	resolver *net.Resolver
 	nextID   atomic.Uint64
@@ -64,6 +65,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		id:    l.nextID.Add(1),
 		start: time.Now(),
 		idle:  l.idle,
+		latch: l.latch,
 		log:   l.log,
 		rdns:  make(chan struct{}),
 		owner: l,
@@ -91,13 +93,22 @@ type trackedConn struct {
 	idle  time.Duration
 	log   *slog.Logger
 	owner *listener
+	// latch keeps a read timeout: once a read ran into its deadline,
+	// every later read fails the same way. go-smtp reads command lines
+	// with bufio.Reader.ReadLine, which hands over a partial line and
+	// drops the error with it; without the latch the next command line
+	// would get a fresh deadline, and a client trickling a line would
+	// never be cut. With the latch go-smtp answers the partial line, then
+	// finds the timeout and closes with 421 4.4.2.
+	latch bool
 
 	ptr  string        // reverse DNS name, valid once rdns is closed
 	rdns chan struct{} // closed when the PTR lookup finished
 
 	messages     atomic.Int64
-	userDeadline atomic.Int64 // read deadline set above, Unix ns; 0 for none
-	hungUp       atomic.Bool  // reads fail: the session was ended
+	userDeadline atomic.Int64          // read deadline set above, Unix ns; 0 for none
+	hungUp       atomic.Bool           // reads fail: the session was ended
+	timedOut     atomic.Pointer[error] // with latch: the timeout every read returns
 	helo         atomic.Pointer[string]
 	tlsInfo      atomic.Pointer[string]
 	closeOnce    sync.Once
@@ -114,6 +125,9 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	if c.hungUp.Load() {
 		return 0, errHungUp
 	}
+	if err := c.timedOut.Load(); err != nil {
+		return 0, *err
+	}
 	d := time.Now().Add(c.idle)
 	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() {
 		d = time.Unix(0, u)
@@ -121,7 +135,12 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	if err := c.Conn.SetReadDeadline(d); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	var ne net.Error
+	if c.latch && err != nil && errors.As(err, &ne) && ne.Timeout() {
+		c.timedOut.Store(&err)
+	}
+	return n, err
 }
 
 // SetReadDeadline records the caller's deadline for Read.
