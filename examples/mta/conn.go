@@ -107,6 +107,7 @@ type trackedConn struct {
 
 	messages     atomic.Int64
 	userDeadline atomic.Int64          // read deadline set above, Unix ns; 0 for none
+	dataDeadline atomic.Int64          // the message data's (dataBound), Unix ns; 0 for none
 	hungUp       atomic.Bool           // reads fail: the session was ended
 	timedOut     atomic.Pointer[error] // with latch: the timeout every read returns
 	helo         atomic.Pointer[string]
@@ -119,8 +120,8 @@ func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
 // Read waits at most the idle timeout, and never past the read deadline
 // set by the layer above: go-smtp's and the front's deadline per command
-// line (so a trickled line is cut), the data phase's deadline, the
-// front's short look for early input, a TLS handshake limit.
+// line (so a trickled line is cut), the front's short look for early
+// input, a TLS handshake limit; nor past the data phase's deadline.
 func (c *trackedConn) Read(b []byte) (int, error) {
 	if c.hungUp.Load() {
 		return 0, errHungUp
@@ -130,6 +131,9 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 	}
 	d := time.Now().Add(c.idle)
 	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() {
+		d = time.Unix(0, u)
+	}
+	if u := c.dataDeadline.Load(); u != 0 && u < d.UnixNano() {
 		d = time.Unix(0, u)
 	}
 	if err := c.Conn.SetReadDeadline(d); err != nil {
@@ -243,17 +247,18 @@ func proxyAddr(c net.Conn) string {
 	return ""
 }
 
-// dataBound is the outermost Backend when go-smtp reads the message data
-// itself (without the front). Commands have go-smtp's deadline per line;
-// the data has none of its own, so its sessions give the whole data
-// phase a deadline, -data-timeout from the 354, on top of the idle
-// timeout that bounds each read (Exim's smtp_receive_timeout). A client
-// that runs into either gets 421 4.4.2 and the connection is closed, as
-// Exim does. With BDAT (RFC 3030) each chunk follows a command line of its
-// own and is bounded by that line's deadline.
+// dataBound is the outermost Backend. Commands have a deadline per line
+// (go-smtp's or the front's); the data gets one for the whole of it,
+// -data-timeout from the 354, on top of the idle timeout that bounds each
+// read (Exim's smtp_receive_timeout). Without the front, a client that
+// runs into either gets 421 4.4.2 from go-smtp and the connection is
+// closed, as Exim does; behind the front, the front's read fails and it
+// ends the session. With BDAT (RFC 3030) each chunk follows a command line
+// of its own and is bounded by that line's deadline too.
 type dataBound struct {
 	smtp.Backend
 	timeout time.Duration
+	plain   bool // go-smtp reads the client's data itself (no front)
 }
 
 func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -265,13 +270,15 @@ func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if !ok {
 		return s, nil
 	}
-	return &dataBoundSession{Session: s, conn: tc, timeout: b.timeout}, nil
+	return &dataBoundSession{Session: s, conn: tc, timeout: b.timeout, plain: b.plain}, nil
 }
 
 type dataBoundSession struct {
 	smtp.Session
 	conn    *trackedConn
 	timeout time.Duration
+	plain   bool
+	rcpts   []string // accepted, for LMTPData's fallback
 }
 
 // Unwrap returns the inner session, for the feature packages' FromConn.
@@ -283,23 +290,54 @@ func (s *dataBoundSession) Auth(mech string) (sasl.Server, error) {
 	return sessionwrap.Auth(s.Session, mech, nil)
 }
 
+func (s *dataBoundSession) Reset() {
+	s.rcpts = nil
+	s.Session.Reset()
+}
+
+func (s *dataBoundSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	err := s.Session.Rcpt(to, opts)
+	if err == nil {
+		s.rcpts = append(s.rcpts, to)
+	}
+	return err
+}
+
 // errDataTimeout ends a session whose data did not arrive in time: RFC
 // 5321 section 4.5.3.2.7 lets the server close after its timeout, and
 // section 3.8 says with 421.
 var errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout while reading the message data, closing connection"}
 
+// begin starts the data phase's deadline; end stops it.
+func (s *dataBoundSession) begin() (end func()) {
+	deadline := time.Now().Add(s.timeout)
+	s.conn.dataDeadline.Store(deadline.UnixNano())
+	if s.plain {
+		// The deadline go-smtp set for the DATA line gives way; it
+		// sets its own again before the next command, so what go-smtp
+		// reads of the data after Data returns is bounded too.
+		s.conn.SetReadDeadline(deadline)
+	}
+	return func() { s.conn.dataDeadline.Store(0) }
+}
+
 func (s *dataBoundSession) Data(r io.Reader) error {
-	// The deadline go-smtp set for the DATA line gives way to the data
-	// phase's; go-smtp sets its own again before the next command.
-	s.conn.SetReadDeadline(time.Now().Add(s.timeout))
+	defer s.begin()()
 	w := &timeoutWatch{r: r}
 	err := s.Session.Data(w)
-	if w.timedOut.Load() {
+	if s.plain && w.timedOut.Load() {
 		// go-smtp writes the 421; its next read finds the session over.
 		s.conn.hangUp()
 		return errDataTimeout
 	}
 	return err
+}
+
+// LMTPData is Data behind the front, which reads the client's data: the
+// deadline applies to its reads.
+func (s *dataBoundSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	defer s.begin()()
+	return sessionwrap.LMTPData(s.Session, r, status, s.rcpts)
 }
 
 // timeoutWatch notes whether a read of the data ran into a deadline.

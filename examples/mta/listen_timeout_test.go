@@ -66,13 +66,19 @@ func TestListenTrickledCommandLineIsCut(t *testing.T) {
 	}
 }
 
-// The data phase has its bound too: each read waits at most the idle
-// timeout, and the whole message at most -data-timeout from the 354. A
-// steady message that takes longer than the idle timeout still goes in;
-// one trickled past -data-timeout gets 421 4.4.2 and the connection is
-// closed, with nothing stored.
+// The data phase has its bound too, in both modes: each read waits at
+// most the idle timeout, and the whole message at most -data-timeout
+// from the 354. A steady message that takes longer than the idle timeout
+// still goes in; one trickled past -data-timeout gets 421 4.4.2 and the
+// connection is closed, with nothing stored.
 func TestListenTrickledDataIsCut(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { trickledData(t, false) })
+	t.Run("prdr", func(t *testing.T) { trickledData(t, true) })
+}
+
+func trickledData(t *testing.T, prdr bool) {
 	cfg := testConfig(t)
+	cfg.PRDR = prdr
 	cfg.IdleTimeout = time.Second
 	cfg.DataTimeout = 4 * time.Second
 	tm := startMTA(t, cfg)
@@ -103,6 +109,10 @@ func TestListenTrickledDataIsCut(t *testing.T) {
 	}
 	if rep := c.ReadReply(); rep.Err == nil {
 		t.Fatalf("connection left open: %v", rep)
+	}
+	// Stopping waits for the cut delivery to clean up.
+	if err := tm.stop(); err != nil {
+		t.Fatal(err)
 	}
 	if n := len(tm.messages(t, "trickled@example.test", "new")) + len(tm.messages(t, "trickled@example.test", "tmp")); n != 0 {
 		t.Fatalf("%d files of the cut message left", n)

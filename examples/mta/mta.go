@@ -176,10 +176,8 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		return nil, err
 	}
 	m.relay.events, m.queue.events = m.events, m.events
-	if !cfg.PRDR && !cfg.PipeConnect {
-		// go-smtp reads the data itself: bound the whole message.
-		backend = dataBound{Backend: backend, timeout: cfg.DataTimeout}
-	}
+	// Outermost: the deadline for the whole of a message's data.
+	backend = dataBound{Backend: backend, timeout: cfg.DataTimeout, plain: !cfg.PRDR && !cfg.PipeConnect}
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
 	s.TLSConfig = m.tls
@@ -187,10 +185,14 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	s.MaxRecipients = cfg.MaxRecipients
 	s.MaxLineLength = 2000 // RFC 5321 section 4.5.3.1.6 allows 1000; twice that, as go-smtp
 	s.WriteTimeout = writeTimeout
-	// A deadline per command line, set by go-smtp before each one: a
-	// client trickling a line is cut after the idle timeout. RFC 5321
-	// section 4.5.3.2.7 wants at least 5 minutes of it.
-	s.ReadTimeout = cfg.IdleTimeout
+	if !cfg.PRDR && !cfg.PipeConnect {
+		// A deadline per command line, set by go-smtp before each
+		// one: a client trickling a line is cut after the idle
+		// timeout. RFC 5321 section 4.5.3.2.7 wants at least 5
+		// minutes of it. Behind the front, the front reads the lines
+		// and bounds its exchanges with go-smtp itself.
+		s.ReadTimeout = cfg.IdleTimeout
+	}
 	s.ErrorLog = slogPrinter{log}
 	s.EnableSMTPUTF8 = cfg.SMTPUTF8
 	s.EnableREQUIRETLS = cfg.RequireTLS // go-smtp offers it after STARTTLS only
