@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/proxyproto"
 )
 
 // peer is a raw loopback client from a chosen source address.
@@ -154,5 +156,90 @@ func TestListenMaxConnectionsPerHost(t *testing.T) {
 			refused(t, tm.addr, "127.0.0.1")
 			refused(t, tm.addr, "127.0.0.2")
 		})
+	}
+}
+
+// dialProxied connects as a load balancer on 127.0.0.1 would, with a
+// PROXY v1 header naming client as the source.
+func dialProxied(t *testing.T, addr, client string) *peer {
+	t.Helper()
+	p := dialFrom(t, addr, "127.0.0.1")
+	p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := p.conn.Write([]byte("PROXY TCP4 " + client + " 192.0.2.25 40000 25\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func proxyConfig(t *testing.T, prdr bool) config {
+	cfg := testConfig(t)
+	cfg.PRDR = prdr
+	var err error
+	if cfg.ProxyRequiredHosts, err = proxyproto.ParseHosts("127.0.0.1/32"); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Behind a PROXY load balancer every connection comes from the balancer:
+// the per-host limit counts the client the header names.
+func TestListenMaxConnectionsPerHostCountsProxiedClient(t *testing.T) {
+	for _, prdr := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "prdr"}[prdr], func(t *testing.T) {
+			cfg := proxyConfig(t, prdr)
+			cfg.MaxConnectionsPerHost = 1
+			tm := startMTA(t, cfg)
+			banner := func(p *peer) string {
+				l, _ := p.line()
+				return l
+			}
+			first := dialProxied(t, tm.addr, "192.0.2.1")
+			if l := banner(first); !strings.HasPrefix(l, "220 ") {
+				t.Fatalf("first client: %q", l)
+			}
+			again := dialProxied(t, tm.addr, "192.0.2.1")
+			if l := banner(again); !strings.HasPrefix(l, "421 4.7.0 ") {
+				t.Fatalf("second connection of the client: %q", l)
+			}
+			other := dialProxied(t, tm.addr, "192.0.2.2")
+			if l := banner(other); !strings.HasPrefix(l, "220 ") {
+				t.Fatalf("another client through the same balancer: %q", l)
+			}
+			if l := first.cmd(t, "EHLO client.test"); !strings.HasPrefix(l, "250 ") {
+				t.Fatalf("first client not served: %q", l)
+			}
+		})
+	}
+}
+
+// A refused client that sends nothing (here: a PROXY header that never
+// comes, so even the 421 waits) holds up nobody: Accept goes on, and the
+// next client is served as soon as there is room.
+func TestListenRefusalNeverHoldsAccept(t *testing.T) {
+	cfg := proxyConfig(t, false)
+	cfg.ProxyTimeout = time.Minute
+	cfg.MaxConnections = 1
+	tm := startMTA(t, cfg)
+	in := dialProxied(t, tm.addr, "192.0.2.1")
+	if l, err := in.line(); !strings.HasPrefix(l, "220 ") {
+		t.Fatalf("first client: %q, %v", l, err)
+	}
+	for range 3 {
+		dialFrom(t, tm.addr, "127.0.0.1") // over the limit, and silent
+	}
+	in.cmd(t, "QUIT")
+	in.conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p := dialProxied(t, tm.addr, "192.0.2.2")
+		l, err := p.line()
+		if strings.HasPrefix(l, "220 ") {
+			break
+		}
+		p.conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("next client never served: %q, %v", l, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
