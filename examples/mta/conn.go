@@ -26,7 +26,7 @@ import (
 type listener struct {
 	net.Listener
 	idle     time.Duration
-	latch    bool // trackedConn.latch
+	plain    bool // trackedConn.plain
 	log      *slog.Logger
 	resolver *net.Resolver
 	nextID   atomic.Uint64
@@ -65,7 +65,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		id:    l.nextID.Add(1),
 		start: time.Now(),
 		idle:  l.idle,
-		latch: l.latch,
+		plain: l.plain,
 		log:   l.log,
 		rdns:  make(chan struct{}),
 		owner: l,
@@ -93,14 +93,18 @@ type trackedConn struct {
 	idle  time.Duration
 	log   *slog.Logger
 	owner *listener
-	// latch keeps a read timeout: once a read ran into its deadline,
-	// every later read fails the same way. go-smtp reads command lines
-	// with bufio.Reader.ReadLine, which hands over a partial line and
-	// drops the error with it; without the latch the next command line
-	// would get a fresh deadline, and a client trickling a line would
-	// never be cut. With the latch go-smtp answers the partial line, then
-	// finds the timeout and closes with 421 4.4.2.
-	latch bool
+	// plain is set when go-smtp reads the client itself (no front):
+	//   - A read timeout sticks: once a read ran into its deadline,
+	//     every later read fails the same way. go-smtp reads command
+	//     lines with bufio.Reader.ReadLine, which hands over a partial
+	//     line and drops the error with it; otherwise the next line
+	//     would get a fresh deadline, and a client trickling a line
+	//     would never be cut. go-smtp answers the partial line, then
+	//     finds the timeout and closes with 421 4.4.2.
+	//   - While a message's data is read, the data phase's deadline
+	//     replaces go-smtp's per-line one, which would otherwise cut a
+	//     BDAT chunk (RFC 3030) longer than the idle timeout.
+	plain bool
 
 	ptr  string        // reverse DNS name, valid once rdns is closed
 	rdns chan struct{} // closed when the PTR lookup finished
@@ -109,7 +113,7 @@ type trackedConn struct {
 	userDeadline atomic.Int64          // read deadline set above, Unix ns; 0 for none
 	dataDeadline atomic.Int64          // the message data's (dataBound), Unix ns; 0 for none
 	hungUp       atomic.Bool           // reads fail: the session was ended
-	timedOut     atomic.Pointer[error] // with latch: the timeout every read returns
+	timedOut     atomic.Pointer[error] // with plain: the timeout every read returns
 	helo         atomic.Pointer[string]
 	tlsInfo      atomic.Pointer[string]
 	closeOnce    sync.Once
@@ -121,7 +125,8 @@ func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 // Read waits at most the idle timeout, and never past the read deadline
 // set by the layer above: go-smtp's and the front's deadline per command
 // line (so a trickled line is cut), the front's short look for early
-// input, a TLS handshake limit; nor past the data phase's deadline.
+// input, a TLS handshake limit; nor past the data phase's deadline (see
+// plain).
 func (c *trackedConn) Read(b []byte) (int, error) {
 	if c.hungUp.Load() {
 		return 0, errHungUp
@@ -130,18 +135,19 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 		return 0, *err
 	}
 	d := time.Now().Add(c.idle)
-	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() {
+	data := c.dataDeadline.Load()
+	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() && (data == 0 || !c.plain) {
 		d = time.Unix(0, u)
 	}
-	if u := c.dataDeadline.Load(); u != 0 && u < d.UnixNano() {
-		d = time.Unix(0, u)
+	if data != 0 && data < d.UnixNano() {
+		d = time.Unix(0, data)
 	}
 	if err := c.Conn.SetReadDeadline(d); err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(b)
 	var ne net.Error
-	if c.latch && err != nil && errors.As(err, &ne) && ne.Timeout() {
+	if c.plain && err != nil && errors.As(err, &ne) && ne.Timeout() {
 		c.timedOut.Store(&err)
 	}
 	return n, err
@@ -253,8 +259,9 @@ func proxyAddr(c net.Conn) string {
 // read (Exim's smtp_receive_timeout). Without the front, a client that
 // runs into either gets 421 4.4.2 from go-smtp and the connection is
 // closed, as Exim does; behind the front, the front's read fails and it
-// ends the session. With BDAT (RFC 3030) each chunk follows a command line
-// of its own and is bounded by that line's deadline too.
+// ends the session. Without the front the deadline covers a BDAT (RFC
+// 3030) transaction from its first chunk to its last, command lines
+// included (see trackedConn.plain).
 type dataBound struct {
 	smtp.Backend
 	timeout time.Duration

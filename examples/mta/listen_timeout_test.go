@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -68,8 +69,8 @@ func TestListenTrickledCommandLineIsCut(t *testing.T) {
 
 // The data phase has its bound too, in both modes: each read waits at
 // most the idle timeout, and the whole message at most -data-timeout
-// from the 354. A steady message that takes longer than the idle timeout
-// still goes in; one trickled past -data-timeout gets 421 4.4.2 and the
+// from the 354 (for BDAT, from the first chunk). A steady message that
+// takes longer than the idle timeout still goes in; one trickled past -data-timeout gets 421 4.4.2 and the
 // connection is closed, with nothing stored.
 func TestListenTrickledDataIsCut(t *testing.T) {
 	t.Run("plain", func(t *testing.T) { trickledData(t, false) })
@@ -95,6 +96,22 @@ func trickledData(t *testing.T, prdr bool) {
 	c.Write(".\r\n")
 	c.Expect(250)
 	only(t, tm.messages(t, "steady@example.test", "new"))
+
+	// The same with BDAT (RFC 3030): a chunk, then one slower than the
+	// idle timeout in all, never silent for it.
+	line := "a line of the body\r\n"
+	head := "Subject: chunked\r\n\r\n"
+	c.MustCmd("MAIL FROM:<s@x.test>", 250)
+	c.MustCmd("RCPT TO:<chunked@example.test>", 250)
+	c.Write(fmt.Sprintf("BDAT %d\r\n%s", len(head), head))
+	c.Expect(250)
+	c.Write(fmt.Sprintf("BDAT %d LAST\r\n", 6*len(line)))
+	for range 6 {
+		time.Sleep(300 * time.Millisecond)
+		c.Write(line)
+	}
+	c.Expect(250)
+	only(t, tm.messages(t, "chunked@example.test", "new"))
 
 	c.MustCmd("MAIL FROM:<s@x.test>", 250)
 	c.MustCmd("RCPT TO:<trickled@example.test>", 250)

@@ -287,10 +287,9 @@ func (m *mta) Listen() (*listener, error) {
 		MaxPerHost:     m.cfg.MaxConnectionsPerHost,
 		Logger:         m.log,
 	})
-	// Without the front go-smtp reads the lines: its read timeouts must
-	// stick (see trackedConn.latch). The front reads lines itself.
-	latch := m.front == nil
-	return &listener{Listener: l, idle: m.cfg.IdleTimeout, latch: latch, log: m.log, resolver: m.resolver}, nil
+	// Without the front go-smtp reads the client: see trackedConn.plain.
+	plain := m.front == nil
+	return &listener{Listener: l, idle: m.cfg.IdleTimeout, plain: plain, log: m.log, resolver: m.resolver}, nil
 }
 
 // ListenAndServe serves until ctx is done, then shuts down cleanly.
