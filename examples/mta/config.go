@@ -146,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Mailboxes, "mailboxes", "", "file of accepted local addresses, one per line (default: any local part)")
 	fs.Int64Var(&cfg.MaxSize, "max-size", defaultMaxSize, "largest message accepted, in bytes")
 	fs.IntVar(&cfg.MaxRecipients, "max-recipients", defaultMaxRecipients, "most recipients per message")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", defaultIdleTimeout, "close a connection silent for this long")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", defaultIdleTimeout, "longest wait for each command line, and for each read of message data; then 421 and close")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", defaultShutdownGrace, "on SIGINT/SIGTERM, how long open sessions may go on")
 	fs.StringVar(&relayFrom, "relay-from", "127.0.0.0/8,::1/128", "CIDRs that may relay without AUTH (empty: none)")
 	fs.StringVar(&cfg.Users, "users", "", "file of user:bcrypt-hash lines for SMTP AUTH PLAIN over TLS")

@@ -8,7 +8,9 @@
 // closed; the server never sees it. Counting is by client IP address as
 // RemoteAddr gives it: behind a PROXY protocol listener that is the
 // proxied client, so the per-host decision is made in the connection's
-// own goroutine, at its first Read or Write, never in Accept.
+// own goroutine, at its first Read or Write, never in Accept. The 421
+// goes out in clear: the listener is for SMTP with STARTTLS (RFC 3207),
+// not for implicit TLS.
 package limits
 
 import (
