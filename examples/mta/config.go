@@ -120,7 +120,7 @@ type config struct {
 	// Inbound connection handling.
 	MaxConnections        int           // 0: no limit
 	MaxConnectionsPerHost int           // per client IP; 0: no limit
-	DataTimeout           time.Duration // whole DATA phase, plain mode
+	DataTimeout           time.Duration // a message's whole data phase
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)

@@ -167,8 +167,9 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		backend = requiretls.WrapBackend(backend, nil)
 	}
 	if len(cfg.ProxyRequiredHosts) > 0 {
-		// Outermost: a required host whose PROXY negotiation failed gets
-		// no session (Exim's 503 behaviour; see proxyproto).
+		// Outermost of the features: a required host whose PROXY
+		// negotiation failed gets no session (Exim's 503 behaviour;
+		// see proxyproto).
 		backend = proxyproto.NewBackend(backend)
 	}
 	// Last: the -events-db sink is opened only once nothing can fail.
@@ -176,7 +177,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		return nil, err
 	}
 	m.relay.events, m.queue.events = m.events, m.events
-	// Outermost: the deadline for the whole of a message's data.
+	// Around everything: the deadline for the whole of a message's data.
 	backend = dataBound{Backend: backend, timeout: cfg.DataTimeout, plain: !cfg.PRDR && !cfg.PipeConnect}
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
