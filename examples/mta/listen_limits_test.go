@@ -227,6 +227,12 @@ func TestListenRefusalNeverHoldsAccept(t *testing.T) {
 	for range 3 {
 		dialFrom(t, tm.addr, "127.0.0.1") // over the limit, and silent
 	}
+	// Accept takes connections in order: this one's 421 means the silent
+	// ones were refused before it, and that they do not hold Accept up.
+	probe := dialProxied(t, tm.addr, "192.0.2.3")
+	if l, err := probe.line(); !strings.HasPrefix(l, "421 4.7.0 ") {
+		t.Fatalf("client over the limit behind the silent ones: %q, %v", l, err)
+	}
 	in.cmd(t, "QUIT")
 	in.conn.Close()
 	deadline := time.Now().Add(10 * time.Second)
