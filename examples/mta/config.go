@@ -32,6 +32,16 @@ const (
 	defaultShutdownGrace = 10 * time.Second
 )
 
+// Defaults for the inbound connection limits, after Exim's smtp_accept_max
+// and smtp_accept_max_per_host, and for the data phase: Exim bounds each
+// data line with smtp_receive_timeout (our -idle-timeout); the message as
+// a whole gets an hour, sendmail's Timeout.datablock.
+const (
+	defaultMaxConnections        = 1000
+	defaultMaxConnectionsPerHost = 50
+	defaultDataTimeout           = time.Hour
+)
+
 // config is what the flags say; newMTA turns it into a running server.
 type config struct {
 	Listen        string
@@ -106,6 +116,11 @@ type config struct {
 	// PRDR and PIPECONNECT (issue 4): the server runs behind the front.
 	PRDR        bool
 	PipeConnect bool
+
+	// Inbound connection handling.
+	MaxConnections        int           // 0: no limit
+	MaxConnectionsPerHost int           // per client IP; 0: no limit
+	DataTimeout           time.Duration // a message's whole data phase
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -131,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.Mailboxes, "mailboxes", "", "file of accepted local addresses, one per line (default: any local part)")
 	fs.Int64Var(&cfg.MaxSize, "max-size", defaultMaxSize, "largest message accepted, in bytes")
 	fs.IntVar(&cfg.MaxRecipients, "max-recipients", defaultMaxRecipients, "most recipients per message")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", defaultIdleTimeout, "close a connection silent for this long")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", defaultIdleTimeout, "longest wait for each command line, and for each read of message data; then 421 and close")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", defaultShutdownGrace, "on SIGINT/SIGTERM, how long open sessions may go on")
 	fs.StringVar(&relayFrom, "relay-from", "127.0.0.0/8,::1/128", "CIDRs that may relay without AUTH (empty: none)")
 	fs.StringVar(&cfg.Users, "users", "", "file of user:bcrypt-hash lines for SMTP AUTH PLAIN over TLS")
@@ -167,6 +182,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&arcSign, "arc-sign", "", "seal relayed mail that carries our Authentication-Results: ADMD:SELECTOR:KEYFILE[:timestamps,expire,expire+N,expire=N] (Exim arc_sign)")
 	fs.BoolVar(&cfg.PRDR, "prdr", false, "PRDR on both sides: per-recipient replies after the data (quota decided then), and PRDR requested when relaying (Exim prdr_enable, hosts_try_prdr)")
 	fs.BoolVar(&cfg.PipeConnect, "pipeconnect", false, "PIPECONNECT on both sides: early input from clients, early EHLO to servers that offered it (EHLO cache under DATA)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", defaultMaxConnections, "most inbound connections open at once, 0 for no limit; more get 421 4.7.0 (Exim smtp_accept_max)")
+	fs.IntVar(&cfg.MaxConnectionsPerHost, "max-connections-per-host", defaultMaxConnectionsPerHost, "most inbound connections open at once from one client IP (the proxied client behind PROXY), 0 for no limit (Exim smtp_accept_max_per_host)")
+	fs.DurationVar(&cfg.DataTimeout, "data-timeout", defaultDataTimeout, "longest a message's data may take to arrive; each read of it still waits at most -idle-timeout")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -290,6 +308,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("-idle-timeout must be positive")
 	case cfg.ShutdownGrace < 0:
 		return cfg, errors.New("-shutdown-grace must not be negative")
+	case cfg.MaxConnections < 0 || cfg.MaxConnectionsPerHost < 0:
+		return cfg, errors.New("-max-connections and -max-connections-per-host must not be negative")
+	case cfg.DataTimeout <= 0:
+		return cfg, errors.New("-data-timeout must be positive")
 	}
 	return cfg, nil
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -9,14 +12,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/internal/netwrap"
+	"github.com/smtpkit/smtpkit/internal/sessionwrap"
 	"github.com/smtpkit/smtpkit/proxyproto"
 )
 
-// listener hands out trackedConns: each read refreshes an idle deadline,
-// and closing logs one line for the connection.
+// listener hands out trackedConns: no read waits longer than the idle
+// timeout, and closing logs one line for the connection. Accept errors
+// pass through unchanged; the limits listener below retries the
+// temporary ones.
 type listener struct {
 	net.Listener
 	idle     time.Duration
+	plain    bool // trackedConn.plain
 	log      *slog.Logger
 	resolver *net.Resolver
 	nextID   atomic.Uint64
@@ -55,6 +65,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		id:    l.nextID.Add(1),
 		start: time.Now(),
 		idle:  l.idle,
+		plain: l.plain,
 		log:   l.log,
 		rdns:  make(chan struct{}),
 		owner: l,
@@ -82,12 +93,27 @@ type trackedConn struct {
 	idle  time.Duration
 	log   *slog.Logger
 	owner *listener
+	// plain is set when go-smtp reads the client itself (no front):
+	//   - A read timeout sticks: once a read ran into its deadline,
+	//     every later read fails the same way. go-smtp reads command
+	//     lines with bufio.Reader.ReadLine, which hands over a partial
+	//     line and drops the error with it; otherwise the next line
+	//     would get a fresh deadline, and a client trickling a line
+	//     would never be cut. go-smtp answers the partial line, then
+	//     finds the timeout and closes with 421 4.4.2.
+	//   - While a message's data is read, the data phase's deadline
+	//     replaces go-smtp's per-line one, which would otherwise cut a
+	//     BDAT chunk (RFC 3030) longer than the idle timeout.
+	plain bool
 
 	ptr  string        // reverse DNS name, valid once rdns is closed
 	rdns chan struct{} // closed when the PTR lookup finished
 
 	messages     atomic.Int64
-	userDeadline atomic.Int64 // read deadline set above, Unix ns; 0 for none
+	userDeadline atomic.Int64          // read deadline set above, Unix ns; 0 for none
+	dataDeadline atomic.Int64          // the message data's (dataBound), Unix ns; 0 for none
+	hungUp       atomic.Bool           // reads fail: the session was ended
+	timedOut     atomic.Pointer[error] // with plain: the timeout every read returns
 	helo         atomic.Pointer[string]
 	tlsInfo      atomic.Pointer[string]
 	closeOnce    sync.Once
@@ -96,19 +122,35 @@ type trackedConn struct {
 // NetConn returns the connection below, as (*tls.Conn).NetConn does.
 func (c *trackedConn) NetConn() net.Conn { return c.Conn }
 
-// Read refreshes the idle deadline, so a client that goes silent for the
-// idle timeout is cut, however long the whole session or message takes.
-// A read deadline set by the layer above (the front's short look for
-// early input, a TLS handshake limit) applies when it is sooner.
+// Read waits at most the idle timeout, and never past the read deadline
+// set by the layer above: go-smtp's and the front's deadline per command
+// line (so a trickled line is cut), the front's short look for early
+// input, a TLS handshake limit; nor past the data phase's deadline (see
+// plain).
 func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.hungUp.Load() {
+		return 0, errHungUp
+	}
+	if err := c.timedOut.Load(); err != nil {
+		return 0, *err
+	}
 	d := time.Now().Add(c.idle)
-	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() {
+	data := c.dataDeadline.Load()
+	if u := c.userDeadline.Load(); u != 0 && u < d.UnixNano() && (data == 0 || !c.plain) {
 		d = time.Unix(0, u)
+	}
+	if data != 0 && data < d.UnixNano() {
+		d = time.Unix(0, data)
 	}
 	if err := c.Conn.SetReadDeadline(d); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	var ne net.Error
+	if c.plain && err != nil && errors.As(err, &ne) && ne.Timeout() {
+		c.timedOut.Store(&err)
+	}
+	return n, err
 }
 
 // SetReadDeadline records the caller's deadline for Read.
@@ -122,6 +164,13 @@ func (c *trackedConn) SetDeadline(t time.Time) error {
 	c.userDeadline.Store(unixNano(t))
 	return c.Conn.SetDeadline(t)
 }
+
+// errHungUp is what reads return once the session was ended: for go-smtp
+// the connection is closed, so it closes it without a further reply.
+var errHungUp = fmt.Errorf("session ended: %w", net.ErrClosed)
+
+// hangUp makes every later read fail with errHungUp.
+func (c *trackedConn) hangUp() { c.hungUp.Store(true) }
 
 func unixNano(t time.Time) int64 {
 	if t.IsZero() {
@@ -202,4 +251,113 @@ func proxyAddr(c net.Conn) string {
 		return info.ProxyAddr.Addr().String()
 	}
 	return ""
+}
+
+// dataBound is the outermost Backend. Commands have a deadline per line
+// (go-smtp's or the front's); the data gets one for the whole of it,
+// -data-timeout from the 354, on top of the idle timeout that bounds each
+// read (Exim's smtp_receive_timeout). Without the front, a client that
+// runs into either gets 421 4.4.2 from go-smtp and the connection is
+// closed, as Exim does; behind the front, the front's read fails and it
+// ends the session. Without the front the deadline covers a BDAT (RFC
+// 3030) transaction from its first chunk to its last, command lines
+// included (see trackedConn.plain).
+type dataBound struct {
+	smtp.Backend
+	timeout time.Duration
+	plain   bool // go-smtp reads the client's data itself (no front)
+}
+
+func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	s, err := b.Backend.NewSession(c)
+	if err != nil {
+		return s, err
+	}
+	tc, ok := netwrap.Find[*trackedConn](c.Conn())
+	if !ok {
+		return s, nil
+	}
+	return &dataBoundSession{Session: s, conn: tc, timeout: b.timeout, plain: b.plain}, nil
+}
+
+type dataBoundSession struct {
+	smtp.Session
+	conn    *trackedConn
+	timeout time.Duration
+	plain   bool
+	rcpts   []string // accepted, for LMTPData's fallback
+}
+
+// Unwrap returns the inner session, for the feature packages' FromConn.
+func (s *dataBoundSession) Unwrap() smtp.Session { return s.Session }
+
+func (s *dataBoundSession) AuthMechanisms() []string { return sessionwrap.AuthMechanisms(s.Session) }
+
+func (s *dataBoundSession) Auth(mech string) (sasl.Server, error) {
+	return sessionwrap.Auth(s.Session, mech, nil)
+}
+
+func (s *dataBoundSession) Reset() {
+	s.rcpts = nil
+	s.Session.Reset()
+}
+
+func (s *dataBoundSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	err := s.Session.Rcpt(to, opts)
+	if err == nil {
+		s.rcpts = append(s.rcpts, to)
+	}
+	return err
+}
+
+// errDataTimeout ends a session whose data did not arrive in time: RFC
+// 5321 section 4.5.3.2.7 lets the server close after its timeout, and
+// section 3.8 says with 421.
+var errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout while reading the message data, closing connection"}
+
+// begin starts the data phase's deadline; end stops it.
+func (s *dataBoundSession) begin() (end func()) {
+	deadline := time.Now().Add(s.timeout)
+	s.conn.dataDeadline.Store(deadline.UnixNano())
+	if s.plain {
+		// The deadline go-smtp set for the DATA line gives way; it
+		// sets its own again before the next command, so what go-smtp
+		// reads of the data after Data returns is bounded too.
+		s.conn.SetReadDeadline(deadline)
+	}
+	return func() { s.conn.dataDeadline.Store(0) }
+}
+
+func (s *dataBoundSession) Data(r io.Reader) error {
+	defer s.begin()()
+	w := &timeoutWatch{r: r}
+	err := s.Session.Data(w)
+	if s.plain && w.timedOut.Load() {
+		// go-smtp writes the 421; its next read finds the session over.
+		s.conn.hangUp()
+		return errDataTimeout
+	}
+	return err
+}
+
+// LMTPData is Data behind the front, which reads the client's data: the
+// deadline applies to its reads.
+func (s *dataBoundSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	defer s.begin()()
+	return sessionwrap.LMTPData(s.Session, r, status, s.rcpts)
+}
+
+// timeoutWatch notes whether a read of the data ran into a deadline.
+type timeoutWatch struct {
+	r        io.Reader
+	timedOut atomic.Bool
+}
+
+func (w *timeoutWatch) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		w.timedOut.Store(true)
+	}
+	return n, err
 }

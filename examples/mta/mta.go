@@ -22,6 +22,7 @@ import (
 	"github.com/smtpkit/smtpkit/dmarc"
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/events/sqlsink"
+	"github.com/smtpkit/smtpkit/examples/mta/internal/limits"
 	"github.com/smtpkit/smtpkit/front"
 	"github.com/smtpkit/smtpkit/ocsp"
 	"github.com/smtpkit/smtpkit/pipeconnect"
@@ -166,8 +167,9 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		backend = requiretls.WrapBackend(backend, nil)
 	}
 	if len(cfg.ProxyRequiredHosts) > 0 {
-		// Outermost: a required host whose PROXY negotiation failed gets
-		// no session (Exim's 503 behaviour; see proxyproto).
+		// Outermost of the features: a required host whose PROXY
+		// negotiation failed gets no session (Exim's 503 behaviour;
+		// see proxyproto).
 		backend = proxyproto.NewBackend(backend)
 	}
 	// Last: the -events-db sink is opened only once nothing can fail.
@@ -175,6 +177,8 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		return nil, err
 	}
 	m.relay.events, m.queue.events = m.events, m.events
+	// Around everything: the deadline for the whole of a message's data.
+	backend = dataBound{Backend: backend, timeout: cfg.DataTimeout, plain: !cfg.PRDR && !cfg.PipeConnect}
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
 	s.TLSConfig = m.tls
@@ -182,7 +186,14 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	s.MaxRecipients = cfg.MaxRecipients
 	s.MaxLineLength = 2000 // RFC 5321 section 4.5.3.1.6 allows 1000; twice that, as go-smtp
 	s.WriteTimeout = writeTimeout
-	s.ReadTimeout = 0 // trackedConn refreshes an idle deadline on every read
+	if !cfg.PRDR && !cfg.PipeConnect {
+		// A deadline per command line, set by go-smtp before each
+		// one: a client trickling a line is cut after the idle
+		// timeout. RFC 5321 section 4.5.3.2.7 wants at least 5
+		// minutes of it. Behind the front, the front reads the lines
+		// and bounds its exchanges with go-smtp itself.
+		s.ReadTimeout = cfg.IdleTimeout
+	}
 	s.ErrorLog = slogPrinter{log}
 	s.EnableSMTPUTF8 = cfg.SMTPUTF8
 	s.EnableREQUIRETLS = cfg.RequireTLS // go-smtp offers it after STARTTLS only
@@ -269,7 +280,17 @@ func (m *mta) Listen() (*listener, error) {
 			Logger:        m.log,
 		})
 	}
-	return &listener{Listener: l, idle: m.cfg.IdleTimeout, log: m.log, resolver: m.resolver}, nil
+	// Outside the PROXY listener: the per-host limit counts the proxied
+	// client, learnt in the connection's goroutine.
+	l = limits.NewListener(l, &limits.Options{
+		Hostname:       m.cfg.Hostname,
+		MaxConnections: m.cfg.MaxConnections,
+		MaxPerHost:     m.cfg.MaxConnectionsPerHost,
+		Logger:         m.log,
+	})
+	// Without the front go-smtp reads the client: see trackedConn.plain.
+	plain := m.front == nil
+	return &listener{Listener: l, idle: m.cfg.IdleTimeout, plain: plain, log: m.log, resolver: m.resolver}, nil
 }
 
 // ListenAndServe serves until ctx is done, then shuts down cleanly.
