@@ -253,19 +253,18 @@ func proxyAddr(c net.Conn) string {
 	return ""
 }
 
-// dataBound is the outermost Backend. Commands have a deadline per line
-// (go-smtp's or the front's); the data gets one for the whole of it,
-// -data-timeout from the 354, on top of the idle timeout that bounds each
-// read (Exim's smtp_receive_timeout). Without the front, a client that
-// runs into either gets 421 4.4.2 from go-smtp and the connection is
-// closed, as Exim does; behind the front, the front's read fails and it
-// ends the session. Without the front the deadline covers a BDAT (RFC
+// dataBound is the outermost Backend when go-smtp reads the client
+// itself (no front). Commands have go-smtp's deadline per line; the data
+// gets one for the whole of it, -data-timeout from the 354, on top of the
+// idle timeout that bounds each read (Exim's smtp_receive_timeout). A
+// client that runs into either gets 421 4.4.2 from go-smtp and the
+// connection is closed, as Exim does. The deadline covers a BDAT (RFC
 // 3030) transaction from its first chunk to its last, command lines
-// included (see trackedConn.plain).
+// included (see trackedConn.plain). Behind the front, the front's own
+// Timeouts.Message does this.
 type dataBound struct {
 	smtp.Backend
 	timeout time.Duration
-	plain   bool // go-smtp reads the client's data itself (no front)
 }
 
 func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -277,15 +276,13 @@ func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if !ok {
 		return s, nil
 	}
-	return &dataBoundSession{Session: s, conn: tc, timeout: b.timeout, plain: b.plain}, nil
+	return &dataBoundSession{Session: s, conn: tc, timeout: b.timeout}, nil
 }
 
 type dataBoundSession struct {
 	smtp.Session
 	conn    *trackedConn
 	timeout time.Duration
-	plain   bool
-	rcpts   []string // accepted, for LMTPData's fallback
 }
 
 // Unwrap returns the inner session, for the feature packages' FromConn.
@@ -297,54 +294,27 @@ func (s *dataBoundSession) Auth(mech string) (sasl.Server, error) {
 	return sessionwrap.Auth(s.Session, mech, nil)
 }
 
-func (s *dataBoundSession) Reset() {
-	s.rcpts = nil
-	s.Session.Reset()
-}
-
-func (s *dataBoundSession) Rcpt(to string, opts *smtp.RcptOptions) error {
-	err := s.Session.Rcpt(to, opts)
-	if err == nil {
-		s.rcpts = append(s.rcpts, to)
-	}
-	return err
-}
-
 // errDataTimeout ends a session whose data did not arrive in time: RFC
 // 5321 section 4.5.3.2.7 lets the server close after its timeout, and
 // section 3.8 says with 421.
 var errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout while reading the message data, closing connection"}
 
-// begin starts the data phase's deadline; end stops it.
-func (s *dataBoundSession) begin() (end func()) {
+func (s *dataBoundSession) Data(r io.Reader) error {
 	deadline := time.Now().Add(s.timeout)
 	s.conn.dataDeadline.Store(deadline.UnixNano())
-	if s.plain {
-		// The deadline go-smtp set for the DATA line gives way; it
-		// sets its own again before the next command, so what go-smtp
-		// reads of the data after Data returns is bounded too.
-		s.conn.SetReadDeadline(deadline)
-	}
-	return func() { s.conn.dataDeadline.Store(0) }
-}
-
-func (s *dataBoundSession) Data(r io.Reader) error {
-	defer s.begin()()
+	defer s.conn.dataDeadline.Store(0)
+	// The deadline go-smtp set for the DATA line gives way; it sets its
+	// own again before the next command, so what go-smtp reads of the
+	// data after Data returns is bounded too.
+	s.conn.SetReadDeadline(deadline)
 	w := &timeoutWatch{r: r}
 	err := s.Session.Data(w)
-	if s.plain && w.timedOut.Load() {
+	if w.timedOut.Load() {
 		// go-smtp writes the 421; its next read finds the session over.
 		s.conn.hangUp()
 		return errDataTimeout
 	}
 	return err
-}
-
-// LMTPData is Data behind the front, which reads the client's data: the
-// deadline applies to its reads.
-func (s *dataBoundSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	defer s.begin()()
-	return sessionwrap.LMTPData(s.Session, r, status, s.rcpts)
 }
 
 // timeoutWatch notes whether a read of the data ran into a deadline.

@@ -177,8 +177,11 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		return nil, err
 	}
 	m.relay.events, m.queue.events = m.events, m.events
-	// Around everything: the deadline for the whole of a message's data.
-	backend = dataBound{Backend: backend, timeout: cfg.DataTimeout, plain: !cfg.PRDR && !cfg.PipeConnect}
+	if !cfg.PRDR && !cfg.PipeConnect {
+		// Around everything: the deadline for the whole of a message's
+		// data. Behind the front, the front keeps it (Timeouts.Message).
+		backend = dataBound{Backend: backend, timeout: cfg.DataTimeout}
+	}
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
 	s.TLSConfig = m.tls
@@ -214,7 +217,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 			TLSConfig:  m.tls,
 			Extensions: exts,
 			Logger:     log,
-			Timeouts:   front.Timeouts{Command: cfg.IdleTimeout, Data: cfg.IdleTimeout},
+			Timeouts:   front.Timeouts{Command: cfg.IdleTimeout, Data: cfg.IdleTimeout, Message: cfg.DataTimeout},
 		})
 	}
 	return m, nil
