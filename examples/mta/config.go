@@ -30,6 +30,11 @@ const (
 	// RFC 5321 section 4.5.3.2.7: the server timeout is at least 5 minutes.
 	defaultIdleTimeout   = 5 * time.Minute
 	defaultShutdownGrace = 10 * time.Second
+	// RFC 5321 section 6.3: a loop is detected by counting Received
+	// fields; Exim's received_headers_max is 30.
+	defaultMaxReceived = 30
+	// Exim's hosts_max_try.
+	defaultHostsMaxTry = 5
 )
 
 // config is what the flags say; newMTA turns it into a running server.
@@ -106,6 +111,11 @@ type config struct {
 	// PRDR and PIPECONNECT (issue 4): the server runs behind the front.
 	PRDR        bool
 	PipeConnect bool
+
+	// Mail loops and relay limits.
+	MaxReceived int    // refuse a message with more Received fields (Exim received_headers_max)
+	HostsMaxTry int    // most addresses tried per delivery attempt (Exim hosts_max_try)
+	SmarthostCA string // PEM roots for the -smarthost certificate; "" means the system's
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -167,6 +177,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&arcSign, "arc-sign", "", "seal relayed mail that carries our Authentication-Results: ADMD:SELECTOR:KEYFILE[:timestamps,expire,expire+N,expire=N] (Exim arc_sign)")
 	fs.BoolVar(&cfg.PRDR, "prdr", false, "PRDR on both sides: per-recipient replies after the data (quota decided then), and PRDR requested when relaying (Exim prdr_enable, hosts_try_prdr)")
 	fs.BoolVar(&cfg.PipeConnect, "pipeconnect", false, "PIPECONNECT on both sides: early input from clients, early EHLO to servers that offered it (EHLO cache under DATA)")
+	fs.IntVar(&cfg.MaxReceived, "max-received", defaultMaxReceived, "refuse at the end of data (554 5.4.6) a message that already has more Received fields (Exim received_headers_max)")
+	fs.IntVar(&cfg.HostsMaxTry, "hosts-max-try", defaultHostsMaxTry, "most host addresses tried per delivery attempt (Exim hosts_max_try)")
+	fs.StringVar(&cfg.SmarthostCA, "smarthost-ca", "", "PEM file of the CAs that -smarthost-auth trusts for the smarthost's certificate (default: the system's)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -199,6 +212,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if cfg.SmarthostUser, cfg.SmarthostPass, ok = strings.Cut(smarthostAuth, ":"); !ok || cfg.Smarthost == "" {
 			return cfg, errors.New("-smarthost-auth wants user:pass, with -smarthost")
 		}
+	}
+	switch {
+	case cfg.MaxReceived <= 0:
+		return cfg, errors.New("-max-received must be positive")
+	case cfg.HostsMaxTry <= 0:
+		return cfg, errors.New("-hosts-max-try must be positive")
+	case cfg.SmarthostCA != "" && cfg.SmarthostUser == "":
+		return cfg, errors.New("-smarthost-ca verifies the smarthost for -smarthost-auth")
 	}
 	if cfg.Smarthost != "" {
 		if _, _, err := net.SplitHostPort(cfg.Smarthost); err != nil {

@@ -322,6 +322,13 @@ func (s *session) receive(r io.Reader, filter localFilter) error {
 		st, _ = requiretls.FromConn(s.c)
 		return msgFlags{UTF8: s.utf8, RequireTLS: st.Required, TLSOptional: st.TLSOptional}
 	}
+	// RFC 5321 section 6.3: a message that has passed too many hosts is
+	// in a loop; it is refused at the end of its data.
+	maxReceived := s.m.cfg.MaxReceived
+	if maxReceived <= 0 {
+		maxReceived = defaultMaxReceived
+	}
+	r = &receivedCounter{r: r, max: maxReceived}
 	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed, flags, filter)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
