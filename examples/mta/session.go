@@ -177,7 +177,14 @@ func mailboxFolder(local, domain string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return l + "@" + strings.ToLower(d), nil
+	mb := l + "@" + strings.ToLower(d)
+	if len(mb) > maxFolderName {
+		// Its folder could not be made: refused at RCPT rather than
+		// deferred for ever. The A-label form of a UTF-8 local part is
+		// longer than the address, so the check is on the result.
+		return "", errFolderTooLong
+	}
+	return mb, nil
 }
 
 // isLocalDomain compares in A-labels: -local-domains are converted too.
