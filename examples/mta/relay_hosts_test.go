@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,5 +81,31 @@ func TestHostsMaxTryBoundsAnAttempt(t *testing.T) {
 				t.Fatalf("%d hosts tried: %q", len(tried), tried)
 			}
 		})
+	}
+}
+
+func TestParseFlagsLoopAndRelayLimits(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	if err != nil || cfg.MaxReceived != 30 || cfg.HostsMaxTry != 5 || cfg.SmarthostCA != "" {
+		t.Fatalf("defaults: %v %+v", err, cfg)
+	}
+	for _, args := range [][]string{
+		{"-max-received", "0"},
+		{"-max-received", "-1"},
+		{"-hosts-max-try", "0"},
+		{"-smarthost-ca", "ca.pem"}, // only for -smarthost-auth
+		{"-smarthost", "127.0.0.1:25", "-smarthost-ca", "ca.pem"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	cfg = testConfig(t)
+	cfg.Smarthost, cfg.SmarthostUser, cfg.SmarthostPass = "127.0.0.1:25", "u", "p"
+	for _, ca := range []string{filepath.Join(t.TempDir(), "missing.pem"), os.Args[0]} {
+		cfg.SmarthostCA = ca
+		if _, err := newMTA(cfg, slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("-smarthost-ca %s accepted", ca)
+		}
 	}
 }
