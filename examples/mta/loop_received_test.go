@@ -48,6 +48,7 @@ func TestReceivedCounter(t *testing.T) {
 		{"empty message", "", 1, false},
 		{"the empty line first", "\r\nReceived: x\r\nReceived: y\r\n", 1, false},
 		{"a long field name that starts alike", strings.Repeat("Receivedddddddd: x\r\n", 5), 1, false},
+		{"Received-SPF is another field", strings.Repeat("Received-SPF: pass\r\n", 5), 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, r := range []io.Reader{strings.NewReader(tc.msg), iotest.OneByteReader(strings.NewReader(tc.msg))} {

@@ -33,11 +33,20 @@ func (tm *testMTA) spooled(t *testing.T) int {
 // is refused in turn, from the null sender, so it bounces no more. The
 // original makes at most 31 hops, the DSN 30: both queues end empty.
 func TestLoopBetweenTwoInstancesEnds(t *testing.T) {
+	for _, prdr := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "front"}[prdr], func(t *testing.T) { testLoop(t, prdr) })
+	}
+}
+
+// testLoop runs the loop between two instances, behind the front (-prdr)
+// or not.
+func testLoop(t *testing.T, prdr bool) {
 	addrA, addrB := interop.Addr(interop.FreePort(t)), interop.Addr(interop.FreePort(t))
 	conf := func(name, listen, smarthost string) config {
 		cfg := testConfig(t)
 		cfg.Hostname, cfg.LocalDomains = name, []string{name}
 		cfg.Listen, cfg.Smarthost = listen, smarthost
+		cfg.PRDR = prdr
 		cfg.Retry = []time.Duration{200 * time.Millisecond}
 		// Each holds idle connections to the other: close them at once.
 		cfg.ShutdownGrace = 100 * time.Millisecond
