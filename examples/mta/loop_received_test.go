@@ -121,3 +121,62 @@ func TestMaxReceivedRefusesAtEndOfData(t *testing.T) {
 		})
 	}
 }
+
+// countReceived is the plain reading of what receivedCounter counts: the
+// lines before the first empty one (CRLF or LF ended) whose field name,
+// before optional white space and a colon, is "Received" in any case.
+func countReceived(msg string) int {
+	n := 0
+	for len(msg) > 0 {
+		line, rest, _ := strings.Cut(msg, "\n")
+		msg = rest
+		if line == "" || line == "\r" {
+			break
+		}
+		name, _, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimRight(name, " \t"), "received") {
+			n++
+		}
+	}
+	return n
+}
+
+// FuzzReceivedCounter compares the streaming count with countReceived,
+// whatever the input and however it is cut into reads.
+func FuzzReceivedCounter(f *testing.F) {
+	f.Add(traced(3), uint8(1))
+	f.Add("Received \t: x\r\nreceived:y\n\r\nReceived: z\r\n", uint8(3))
+	f.Add("\rReceived: x\r\n Received: y\r\nReceived-SPF: pass\r\nReceived\r\n", uint8(7))
+	f.Fuzz(func(t *testing.T, msg string, chunk uint8) {
+		want := countReceived(msg)
+		for _, max := range []int{want, want - 1} {
+			var r io.Reader = strings.NewReader(msg)
+			if chunk > 0 {
+				r = &chunkReader{s: msg, n: int(chunk)}
+			}
+			rc := &receivedCounter{r: r, max: max}
+			_, err := io.Copy(io.Discard, rc)
+			if refused := errors.Is(err, errTooManyReceived); refused != (want > max) {
+				t.Fatalf("max %d: refused=%v, %d fields by the plain count", max, refused, want)
+			}
+			if err == nil && rc.n != want {
+				t.Fatalf("counted %d, the plain count %d", rc.n, want)
+			}
+		}
+	})
+}
+
+// chunkReader reads s in pieces of at most n bytes.
+type chunkReader struct {
+	s string
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.s == "" {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.s)
+	c.s = c.s[k:]
+	return k, nil
+}
