@@ -30,6 +30,11 @@ const (
 	// RFC 5321 section 4.5.3.2.7: the server timeout is at least 5 minutes.
 	defaultIdleTimeout   = 5 * time.Minute
 	defaultShutdownGrace = 10 * time.Second
+	// RFC 5321 section 6.3: a loop is detected by counting Received
+	// fields; Exim's received_headers_max is 30.
+	defaultMaxReceived = 30
+	// Exim's hosts_max_try.
+	defaultHostsMaxTry = 5
 )
 
 // Defaults for the inbound connection limits, after Exim's smtp_accept_max
@@ -121,6 +126,10 @@ type config struct {
 	MaxConnections        int           // 0: no limit
 	MaxConnectionsPerHost int           // per client IP; 0: no limit
 	DataTimeout           time.Duration // a message's whole data phase
+	// Mail loops and relay limits.
+	MaxReceived int    // refuse a message with more Received fields (Exim received_headers_max)
+	HostsMaxTry int    // most addresses tried per delivery attempt (Exim hosts_max_try)
+	SmarthostCA string // PEM roots for the -smarthost certificate; "" means the system's
 }
 
 // parseFlags reads the command line. The flag names are a contract (issue 2)
@@ -185,6 +194,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.MaxConnections, "max-connections", defaultMaxConnections, "most inbound connections open at once, 0 for no limit; more get 421 4.7.0 (Exim smtp_accept_max)")
 	fs.IntVar(&cfg.MaxConnectionsPerHost, "max-connections-per-host", defaultMaxConnectionsPerHost, "most inbound connections open at once from one client IP (the proxied client behind PROXY), 0 for no limit (Exim smtp_accept_max_per_host)")
 	fs.DurationVar(&cfg.DataTimeout, "data-timeout", defaultDataTimeout, "longest a message's data may take to arrive; each read of it still waits at most -idle-timeout")
+	fs.IntVar(&cfg.MaxReceived, "max-received", defaultMaxReceived, "refuse at the end of data (554 5.4.6) a message that already has more Received fields (Exim received_headers_max)")
+	fs.IntVar(&cfg.HostsMaxTry, "hosts-max-try", defaultHostsMaxTry, "most host addresses tried per delivery attempt (Exim hosts_max_try)")
+	fs.StringVar(&cfg.SmarthostCA, "smarthost-ca", "", "PEM file of the CAs that -smarthost-auth trusts for the smarthost's certificate (default: the system's)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -217,6 +229,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if cfg.SmarthostUser, cfg.SmarthostPass, ok = strings.Cut(smarthostAuth, ":"); !ok || cfg.Smarthost == "" {
 			return cfg, errors.New("-smarthost-auth wants user:pass, with -smarthost")
 		}
+	}
+	switch {
+	case cfg.MaxReceived <= 0:
+		return cfg, errors.New("-max-received must be positive")
+	case cfg.HostsMaxTry <= 0:
+		return cfg, errors.New("-hosts-max-try must be positive")
+	case cfg.SmarthostCA != "" && cfg.SmarthostUser == "":
+		return cfg, errors.New("-smarthost-ca verifies the smarthost for -smarthost-auth")
 	}
 	if cfg.Smarthost != "" {
 		if _, _, err := net.SplitHostPort(cfg.Smarthost); err != nil {

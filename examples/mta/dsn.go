@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,14 @@ import (
 // header section only (RFC 3462 text/rfc822-headers), at most this many
 // bytes.
 const maxDSNHeaders = 64 << 10
+
+// maxDSNLine is the longest line of a DSN: RFC 5322 section 2.1.1 says
+// 998 bytes, and servers refuse longer ones.
+const maxDSNLine = 998
+
+// maxDSNReply bounds the text of a reply quoted in a DSN, so that its
+// line, with the longest address, stays under maxDSNLine.
+const maxDSNReply = 600
 
 // buildDSN writes a delivery status notification for the failed
 // recipients of q (RFC 3464), as a multipart/report (RFC 6522) with a
@@ -54,7 +63,7 @@ func buildDSN(hostname string, q *queued, failed []*queuedRcpt, original io.Read
 	fmt.Fprintf(pw, "This is the mail system at %s.\r\n\r\n", hostname)
 	fmt.Fprintf(pw, "Your message %s could not be delivered to one or more recipients.\r\n\r\n", q.ID)
 	for _, r := range failed {
-		fmt.Fprintf(pw, "<%s>: %s\r\n", r.Addr, oneLine(r.LastReply))
+		fmt.Fprintf(pw, "<%s>: %s\r\n", r.Addr, dsnText(r.LastReply))
 	}
 
 	// Part 2: RFC 3464 section 2.2 per-message fields, then 2.3
@@ -77,9 +86,9 @@ func buildDSN(hostname string, q *queued, failed []*queuedRcpt, original io.Read
 			fmt.Fprintf(pw, "Remote-MTA: dns; %s\r\n", r.RemoteMTA)
 		}
 		if _, ok := replyCode(r.LastReply); ok {
-			fmt.Fprintf(pw, "Diagnostic-Code: smtp; %s\r\n", oneLine(r.LastReply))
+			fmt.Fprintf(pw, "Diagnostic-Code: smtp; %s\r\n", dsnText(r.LastReply))
 		} else {
-			fmt.Fprintf(pw, "Diagnostic-Code: x-unix; %s\r\n", oneLine(r.LastReply))
+			fmt.Fprintf(pw, "Diagnostic-Code: x-unix; %s\r\n", dsnText(r.LastReply))
 		}
 		fmt.Fprintf(pw, "Last-Attempt-Date: %s\r\n", now.Format(time.RFC1123Z))
 	}
@@ -98,18 +107,28 @@ func buildDSN(hostname string, q *queued, failed []*queuedRcpt, original io.Read
 	return buf.Bytes(), nil
 }
 
-// copyHeaderSection copies lines up to the first empty line, CRLF-ended,
-// at most maxDSNHeaders bytes.
+// copyHeaderSection copies the header section of r, the lines up to the
+// first empty one (RFC 5322 section 2.1), at most maxDSNHeaders bytes of
+// it, so that the copy is valid SMTP data whatever the original: each line
+// CRLF-ended (a bare LF ends a line too), other controls but HTAB, bare CR
+// and NUL included, as "?" (section 2.2), and a line longer than
+// maxDSNLine cut into continuation lines (section 2.1.1).
 func copyHeaderSection(w io.Writer, r io.Reader) error {
 	br := bufio.NewReader(io.LimitReader(r, maxDSNHeaders))
 	for {
 		line, err := br.ReadString('\n')
-		line = strings.TrimRight(line, "\r\n")
+		line = strings.TrimSuffix(line, "\n")
+		line = strings.TrimSuffix(line, "\r")
 		if line == "" {
 			return nil
 		}
-		if _, werr := io.WriteString(w, line+"\r\n"); werr != nil {
-			return werr
+		line = printable(line)
+		for prefix := ""; line != ""; prefix = " " {
+			n := min(len(line), maxDSNLine-len(prefix))
+			if _, werr := io.WriteString(w, prefix+line[:n]+"\r\n"); werr != nil {
+				return werr
+			}
+			line = line[n:]
 		}
 		if err != nil {
 			return nil
@@ -117,8 +136,30 @@ func copyHeaderSection(w io.Writer, r io.Reader) error {
 	}
 }
 
+// printable replaces the controls of s but HTAB with "?", byte by byte
+// (the rest, UTF-8 or not, is kept).
+func printable(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// dsnText is a reply for a DSN line: on one line, without controls, at
+// most maxDSNReply bytes.
+func dsnText(s string) string {
+	s = printable(oneLine(s))
+	if len(s) > maxDSNReply {
+		s = s[:maxDSNReply]
+	}
+	return s
 }
 
 // replyCode extracts the 3-digit SMTP code that starts a recorded reply.
@@ -144,11 +185,23 @@ func dsnStatus(reply string) string {
 	if !ok {
 		return "5.0.0"
 	}
-	if f := strings.Fields(reply); len(f) > 1 {
-		var a, b, c int
-		if n, _ := fmt.Sscanf(f[1], "%d.%d.%d", &a, &b, &c); n == 3 && (a == 2 || a == 4 || a == 5) {
-			return f[1]
-		}
+	if f := strings.Fields(reply); len(f) > 1 && isStatus(f[1], code/100) {
+		return f[1]
 	}
 	return fmt.Sprintf("%d.0.0", code/100)
+}
+
+// isStatus says whether s is an RFC 3463 section 2 status code of class
+// class: "class.subject.detail", subject and detail of one to three digits.
+func isStatus(s string, class int) bool {
+	f := strings.Split(s, ".")
+	if len(f) != 3 || f[0] != strconv.Itoa(class) || (class != 2 && class != 4 && class != 5) {
+		return false
+	}
+	for _, n := range f[1:] {
+		if len(n) == 0 || len(n) > 3 || strings.Trim(n, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -157,7 +157,7 @@ func TestInteropEventsTLSCertVetoOnExim(t *testing.T) {
 	leaf := pkitest.NewCA(t, pkitest.ECDSA).Issue(t, pkitest.Leaf{Names: []string{"mx.ee.test"}})
 	exim := eximWithCert(t, leaf, "")
 	dns := dnstest.Start(t, dnstest.Zone{Name: "ee.test", Secure: true,
-		Text: "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + tlsa(t, leaf.Certificate, 3, 1, 1)})
+		Text: "@ MX 10 mx\nmx A 127.0.0.1\n" + tlsaPort(t, interop.Addr(exim.Port)) + "._tcp.mx TLSA " + tlsa(t, leaf.Certificate, 3, 1, 1)})
 	cfg := relayConfig(t, dns, interop.Addr(exim.Port))
 	cfg.DANE = dane.Try
 	cfg.Retry = []time.Duration{time.Hour}

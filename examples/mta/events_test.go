@@ -94,7 +94,7 @@ func TestEventsTLSCertVeto(t *testing.T) {
 	leaf := pkitest.NewCA(t, pkitest.ECDSA).Issue(t, pkitest.Leaf{Names: []string{"mx.ee.test"}})
 	sink, peer := tlsPeer(t, leaf, nil)
 	dns := dnstest.Start(t, dnstest.Zone{Name: "ee.test", Secure: true,
-		Text: "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + tlsa(t, leaf.Certificate, 3, 1, 1)})
+		Text: "@ MX 10 mx\nmx A 127.0.0.1\n" + tlsaPort(t, peer) + "._tcp.mx" + " TLSA " + tlsa(t, leaf.Certificate, 3, 1, 1)})
 	cfg := relayConfig(t, dns, peer)
 	cfg.DANE = dane.Try
 	cfg.Retry = []time.Duration{time.Hour}

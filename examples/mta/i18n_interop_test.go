@@ -99,11 +99,12 @@ func TestInteropRelayDowngradeToEximWithoutSMTPUTF8(t *testing.T) {
 	}
 }
 
-// secureMX publishes remote.test with a DNSSEC-secure MX on loopback.
-func secureMX(t *testing.T, tlsa string) *dnstest.Server {
+// secureMX publishes remote.test with a DNSSEC-secure MX on loopback, and
+// tlsa, when set, for the port of addr.
+func secureMX(t *testing.T, addr, tlsa string) *dnstest.Server {
 	text := "@ MX 10 mx\nmx A 127.0.0.1\n"
 	if tlsa != "" {
-		text += "_25._tcp.mx TLSA " + tlsa + "\n"
+		text += tlsaPort(t, addr) + "._tcp.mx TLSA " + tlsa + "\n"
 	}
 	return dnstest.Start(t, dnstest.Zone{Name: "remote.test", Text: text, Secure: true})
 }
@@ -121,7 +122,7 @@ func TestInteropREQUIRETLSToExim(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exim := interop.StartExim(t, tc.extra)
-			cfg := relayConfig(t, secureMX(t, ""), interop.Addr(exim.Port))
+			cfg := relayConfig(t, secureMX(t, "", ""), interop.Addr(exim.Port))
 			cfg.RequireTLS = true
 			cfg.Retry = []time.Duration{time.Hour}
 			tm := startMTA(t, cfg)
@@ -147,7 +148,7 @@ func TestInteropREQUIRETLSToExim(t *testing.T) {
 func TestInteropREQUIRETLSToGoSMTP(t *testing.T) {
 	ca := pkitest.NewCA(t, pkitest.ECDSA)
 	sink, peer := rtlsPeer(t, ca, []string{"mx.remote.test"}, true)
-	cfg := relayConfig(t, secureMX(t, ""), peer)
+	cfg := relayConfig(t, secureMX(t, "", ""), peer)
 	cfg.RequireTLS, cfg.relayRoots = true, ca.Pool()
 	tm := startMTA(t, cfg)
 	sendREQUIRETLS(t, tm.addr, "r@remote.test", "Subject: secret\r\n\r\nbody\r\n")
@@ -162,7 +163,7 @@ func TestInteropREQUIRETLSToGoSMTP(t *testing.T) {
 func TestInteropTLSRequiredNoToBadCertificate(t *testing.T) {
 	exim := interop.StartExim(t, "")
 	other := pkitest.NewCA(t, pkitest.ECDSA).Issue(t, pkitest.Leaf{Names: []string{"mx.remote.test"}})
-	cfg := relayConfig(t, secureMX(t, tlsa(t, other.Certificate, 3, 1, 1)), interop.Addr(exim.Port))
+	cfg := relayConfig(t, secureMX(t, interop.Addr(exim.Port), tlsa(t, other.Certificate, 3, 1, 1)), interop.Addr(exim.Port))
 	cfg.RequireTLS, cfg.DANE = true, dane.Require
 	tm := startMTA(t, cfg)
 	sendMessage(t, tm.addr, "sender@example.test", []string{"r@remote.test"}, "TLS-Required: No\r\nSubject: b\r\n\r\nbody\r\n")

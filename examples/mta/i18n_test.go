@@ -243,7 +243,7 @@ func TestTLSRequiredNoIgnoresBadCertificate(t *testing.T) {
 	leaf := in.Issue(t, pkitest.Leaf{Names: names})
 	other := in.Issue(t, pkitest.Leaf{Names: names})
 	sink, peer := tlsPeer(t, leaf, nil)
-	cfg := relayConfig(t, daneWorld(t, in, leaf, other), peer)
+	cfg := relayConfig(t, daneWorld(t, peer, in, leaf, other), peer)
 	cfg.RequireTLS = true
 	cfg.DANE = dane.Require
 	tm := startMTA(t, cfg)

@@ -29,6 +29,12 @@ type maildirs struct {
 	counter atomic.Uint64
 }
 
+// maxFolderName is the longest mailbox folder name: NAME_MAX, 255 bytes,
+// on the usual Unix file systems.
+const maxFolderName = 255
+
+var errFolderTooLong = errors.New("mailbox folder name longer than 255 bytes")
+
 // quotaFile in a mailbox folder overrides the default quota for it.
 const quotaFile = "quota"
 

@@ -83,17 +83,23 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 	if m.spool, err = newSpool(filepath.Join(cfg.DataDir, "spool")); err != nil {
 		return nil, err
 	}
+	authRoots, err := loadRoots(cfg.SmarthostCA)
+	if err != nil {
+		return nil, err
+	}
 	m.relay = &relay{
-		hostname:  cfg.Hostname,
-		resolver:  m.resolver,
-		smarthost: cfg.Smarthost,
-		authUser:  cfg.SmarthostUser,
-		authPass:  cfg.SmarthostPass,
-		port:      cfg.RemotePort,
-		arcSign:   cfg.ARCSign,
-		prdr:      cfg.PRDR,
-		socks:     cfg.Socks,
-		dane:      cfg.DANE,
+		hostname:    cfg.Hostname,
+		resolver:    m.resolver,
+		smarthost:   cfg.Smarthost,
+		authUser:    cfg.SmarthostUser,
+		authPass:    cfg.SmarthostPass,
+		authRoots:   authRoots,
+		hostsMaxTry: cfg.HostsMaxTry,
+		port:        cfg.RemotePort,
+		arcSign:     cfg.ARCSign,
+		prdr:        cfg.PRDR,
+		socks:       cfg.Socks,
+		dane:        cfg.DANE,
 		// The same server as -dns, asked with the AD bit; believed only
 		// on loopback or with -dns-trusted.
 		daneDNS: &dane.Resolver{Addr: cfg.DNS, Trusted: cfg.DNSTrusted},

@@ -2,10 +2,12 @@ package main
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/smtputf8"
 )
 
@@ -89,4 +91,114 @@ func (ri receivedInfo) header() string {
 	b.WriteString(ri.Time.Format(time.RFC1123Z))
 	b.WriteString("\r\n")
 	return b.String()
+}
+
+// errTooManyReceived refuses a message that has been through too many
+// hosts: RFC 5321 section 6.3 detects loops by counting Received fields,
+// and RFC 3463 X.4.6 is "routing loop detected".
+var errTooManyReceived = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6},
+	Message: "Too many Received header fields: suspected mail loop"}
+
+// receivedCounter passes a message through and counts the Received fields
+// of its header section (RFC 5322 section 2.2): field names compared
+// without case, a folded field once (its continuation lines start with
+// white space), nothing after the empty line that ends the header, so a
+// Received in the body (a forwarded message, a DSN's copy) is not counted.
+// Once the count passes max, Read fails with errTooManyReceived.
+//
+// The scan keeps a few bytes of state, whatever the length of the lines.
+type receivedCounter struct {
+	r     io.Reader
+	max   int
+	n     int
+	state scanState
+	name  int // bytes of "received" matched so far in stateName
+}
+
+type scanState int
+
+const (
+	stateLineStart scanState = iota // at the start of a header line
+	stateLineCR                     // a CR at the start of a line
+	stateName                       // in a field name that may be "Received"
+	stateColon                      // after "Received", before its colon
+	stateSkip                       // in the rest of a line
+	stateBody                       // after the header section
+)
+
+const receivedName = "received"
+
+func (rc *receivedCounter) Read(p []byte) (int, error) {
+	n, err := rc.r.Read(p)
+	if rc.state != stateBody {
+		rc.scan(p[:n])
+		if rc.n > rc.max {
+			return n, errTooManyReceived
+		}
+	}
+	return n, err
+}
+
+func (rc *receivedCounter) scan(p []byte) {
+	for _, b := range p {
+		switch rc.state {
+		case stateBody:
+			return
+		case stateLineStart:
+			switch b {
+			case '\n':
+				rc.state = stateBody // an empty line (bare LF tolerated)
+			case '\r':
+				rc.state = stateLineCR
+			case ' ', '\t':
+				rc.state = stateSkip // a continuation line
+			default:
+				rc.state, rc.name = stateName, 0
+				rc.nameByte(b)
+			}
+		case stateLineCR:
+			if b == '\n' {
+				rc.state = stateBody
+			} else {
+				rc.state = stateSkip
+			}
+		case stateName:
+			rc.nameByte(b)
+		case stateColon:
+			switch b {
+			case ':':
+				rc.n++
+				rc.state = stateSkip
+			case ' ', '\t':
+				// RFC 5322 section 4.5.3 (obs-optional): white space
+				// before the colon.
+			case '\n':
+				rc.state = stateLineStart
+			default:
+				rc.state = stateSkip
+			}
+		case stateSkip:
+			if b == '\n' {
+				rc.state = stateLineStart
+			}
+		}
+	}
+}
+
+// nameByte matches one byte of a field name against "received".
+func (rc *receivedCounter) nameByte(b byte) {
+	if b == '\n' {
+		rc.state = stateLineStart
+		return
+	}
+	if 'A' <= b && b <= 'Z' {
+		b += 'a' - 'A'
+	}
+	if b != receivedName[rc.name] {
+		rc.state = stateSkip
+		return
+	}
+	if rc.name++; rc.name == len(receivedName) {
+		rc.state = stateColon
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,11 +42,15 @@ const (
 // host gets a dane.Policy (RFC 7672); with -ocsp the server's staple is
 // checked; with -events-* the attempts raise events (Exim's event_action).
 type relay struct {
-	hostname    string
-	resolver    *net.Resolver
-	smarthost   string // host:port, or "" for MX delivery
-	authUser    string
-	authPass    string
+	hostname  string
+	resolver  *net.Resolver
+	smarthost string // host:port, or "" for MX delivery
+	authUser  string
+	authPass  string
+	// authRoots verify the smarthost's certificate before AUTH; nil
+	// means the system's roots (-smarthost-ca).
+	authRoots   *x509.CertPool
+	hostsMaxTry int // -hosts-max-try: addresses tried per attempt
 	port        int
 	socks       []socks5.Proxy      // -socks: outbound through these proxies
 	arcSign     *arcSigner          // -arc-sign: seal what we relay
@@ -146,7 +151,9 @@ func (rl *relay) route(ctx context.Context, t target, mode tlsMode) ([]string, *
 		p, _ := dane.Lookup(ctx, dane.Destination{Host: t.host}, nil) // Off: asks nothing
 		return addrs, p, nil
 	}
-	p, err := dane.Lookup(ctx, t.dest, &dane.Options{Mode: rl.dane, Resolver: rl.daneDNS, Logger: rl.log})
+	// RFC 7672 section 2.2.3: the TLSA owner is "_port._tcp.host" for
+	// the port dialled, -remote-port (Exim does the same).
+	p, err := dane.Lookup(ctx, t.dest, &dane.Options{Mode: rl.dane, Resolver: rl.daneDNS, Logger: rl.log, Port: rl.port})
 	switch {
 	case errors.Is(err, dane.ErrNoAddress):
 		return nil, nil, &hostError{perm: true, reply: "550 5.1.2 Host " + t.host + " has no address"}
@@ -239,6 +246,13 @@ func (rl *relay) attemptDomain(ctx context.Context, q *queued, domain string, rc
 	// Every host failed permanently: no address at all, or (REQUIRETLS)
 	// not qualified to carry the message.
 	allPerm := true
+	// Exim's hosts_max_try: a domain whose hosts all fail costs at most
+	// this many connection attempts; the rest wait for the next retry.
+	maxTry := rl.hostsMaxTry
+	if maxTry <= 0 {
+		maxTry = defaultHostsMaxTry
+	}
+	tried := 0
 hosts:
 	for _, t := range hosts {
 		addrs, policy, err := rl.route(ctx, t, mode)
@@ -252,6 +266,12 @@ hosts:
 			if ctx.Err() != nil {
 				return
 			}
+			if tried == maxTry {
+				rl.log.Info("hosts_max_try reached", "id", q.ID, "domain", domain, "tried", tried)
+				allPerm = false
+				break hosts
+			}
+			tried++
 			// The template of the events raised for this host
 			// (events.NewContext); Exim's router and transport names.
 			ev := events.Event{MessageID: q.ID, Sender: q.From, Domain: domain, Router: "dnslookup",
@@ -274,6 +294,10 @@ hosts:
 			}
 			allPerm = false
 			last = &hostError{reply: "451 4.4.2 " + t.host + " [" + addr + "]: " + err.Error()}
+			var ae *authTLSError
+			if errors.As(err, &ae) {
+				last.reply = ae.reply + " (" + t.host + " [" + addr + "]: " + ae.err.Error() + ")"
+			}
 			if pending = stillPending(pending); len(pending) == 0 {
 				return
 			}
@@ -346,6 +370,9 @@ func (rl *relay) send(ctx context.Context, q *queued, t target, addr string, pol
 			// No STARTTLS: never the REQUIRETLS message in clear.
 			return false, &notQualified{reply: formatReply(requiretls.ReplyNoTLS) + " (" + host + ": no STARTTLS)"}
 		}
+		if rl.sendsAuth() {
+			return false, authDeferral(err)
+		}
 		return false, err
 	}
 	pc.key = key
@@ -377,6 +404,8 @@ type pooledConn struct {
 	c        *client.Conn
 	key      string // connPool key
 	addr     string
+	tlsSeen  uint16      // the version of a TLS handshake made, 0 for none
+	verified bool        // the certificate verified for the smarthost (AUTH)
 	dane     dane.Result // the handshake's DANE (or PKIX) outcome
 	ocsp     *ocsp.Result
 	idleFrom time.Time
@@ -386,12 +415,21 @@ type pooledConn struct {
 // dane|yes|no), and the DANE and OCSP outcomes where they were asked for.
 func (pc *pooledConn) tlsAttrs(rl *relay) []any {
 	version, cv := "none", "no"
+	tlsVersion := pc.tlsSeen // a connection that failed after TLS says so
 	if pc.c != nil {
 		if st, ok := pc.c.TLS(); ok {
-			version = strings.ReplaceAll(tls.VersionName(st.Version), " ", "")
-			if pc.dane.CV != "" {
-				cv = pc.dane.CV
-			}
+			tlsVersion = st.Version
+		} else {
+			tlsVersion = 0 // TLS failed, then a plaintext retry
+		}
+	}
+	if tlsVersion != 0 {
+		version = strings.ReplaceAll(tls.VersionName(tlsVersion), " ", "")
+		if pc.dane.CV != "" {
+			cv = pc.dane.CV
+		}
+		if pc.verified && cv == "no" {
+			cv = "yes" // PKIX-verified for AUTH
 		}
 	}
 	attrs := []any{"tls", version, "cv", cv}
@@ -458,10 +496,11 @@ func (rl *relay) dial(ctx context.Context, host, addr string, policy *dane.Polic
 	if dialer != nil {
 		opts.Dialer = dialer
 	}
-	if rl.smarthost != "" && rl.authUser != "" {
+	if rl.sendsAuth() {
 		opts.Auth = sasl.NewPlainClient("", rl.authUser, rl.authPass)
 		opts.TLSPolicy = client.TLSRequired // never a password in the clear
 	}
+	opts.TLSConfig = rl.finalTLS(opts.TLSConfig, host, pc)
 	if rl.prdr {
 		// Per-recipient replies after the data where the server offers
 		// PRDR and the message has two or more recipients.
@@ -676,4 +715,103 @@ func (p *connPool) sweep(all bool) {
 	for _, pc := range stale {
 		pc.c.Close()
 	}
+}
+
+// sendsAuth says whether connections authenticate: to the smarthost, with
+// -smarthost-auth.
+func (rl *relay) sendsAuth() bool { return rl.smarthost != "" && rl.authUser != "" }
+
+// finalTLS returns a copy of tc whose last check records the handshake in
+// pc (for the log, even when the connection fails later) and, before
+// AUTH, verifies the certificate for host against rl.authRoots: the
+// password goes only to the server that proves to be the smarthost (RFC
+// 4954 section 4, RFC 6125), whatever the other checks let through.
+func (rl *relay) finalTLS(tc *tls.Config, host string, pc *pooledConn) *tls.Config {
+	if tc == nil {
+		tc = &tls.Config{ServerName: host}
+	} else {
+		tc = tc.Clone()
+	}
+	next, auth := tc.VerifyConnection, rl.sendsAuth()
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if auth {
+			if err := verifyFor(cs, host, rl.authRoots); err != nil {
+				return &authTLSError{reply: "451 4.7.5 Smarthost certificate not trusted for AUTH", err: err}
+			}
+		}
+		if next != nil {
+			if err := next(cs); err != nil {
+				return err
+			}
+		}
+		pc.tlsSeen, pc.verified = cs.Version, auth
+		return nil
+	}
+	return tc
+}
+
+// verifyFor checks the server's chain against roots (nil: the system's)
+// and its name against host, a DNS name or an IP address.
+func verifyFor(cs tls.ConnectionState, host string, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+		DNSName: host, Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err
+}
+
+// authTLSError defers a delivery that would have authenticated without
+// the TLS to protect the password: reply is its 4.7.x.
+type authTLSError struct {
+	reply string
+	err   error
+}
+
+func (e *authTLSError) Error() string {
+	if e.err == nil {
+		return e.reply
+	}
+	return e.reply + ": " + e.err.Error()
+}
+
+func (e *authTLSError) Unwrap() error { return e.err }
+
+// authDeferral classifies a failed connection to the smarthost under
+// -smarthost-auth: no TLS, or an untrusted certificate, is a 4.7.x, and
+// nothing of the credentials was sent.
+func authDeferral(err error) error {
+	var ae *authTLSError
+	switch {
+	case errors.As(err, &ae):
+		return err // the certificate check's
+	case errors.Is(err, client.ErrTLSRequired):
+		// RFC 4954 section 4 and RFC 3463 X.7.10: encryption needed
+		// for the mechanism.
+		return &authTLSError{reply: "451 4.7.10 Smarthost offers no STARTTLS: AUTH needs TLS", err: err}
+	}
+	return err
+}
+
+// loadRoots reads the PEM certificates of path into a pool (-smarthost-ca);
+// "" gives nil, the system's roots.
+func loadRoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-smarthost-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("-smarthost-ca: no PEM certificate in %s", path)
+	}
+	return pool, nil
 }

@@ -229,10 +229,13 @@ func (s dropSession) Data(r io.Reader) error {
 	return err
 }
 
-// authSink adds AUTH PLAIN to a Sink's sessions and records who logged in.
+// authSink adds AUTH PLAIN to a Sink's sessions and records who logged in,
+// and every AUTH command it received.
 type authSink struct {
 	*smtptest.Sink
-	user atomic.Value
+	user     atomic.Value
+	attempts atomic.Int32
+	pass     string // the password of user "relay"; "" means "pw"
 }
 
 func (a *authSink) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -248,8 +251,13 @@ type authSession struct {
 func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
 
 func (s *authSession) Auth(string) (sasl.Server, error) {
+	s.sink.attempts.Add(1)
 	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != "relay" || pass != "pw" {
+		want := s.sink.pass
+		if want == "" {
+			want = "pw"
+		}
+		if user != "relay" || pass != want {
 			return errors.New("bad credentials")
 		}
 		s.sink.user.Store(user)
@@ -266,6 +274,7 @@ func TestSmarthostWithAuth(t *testing.T) {
 	})
 	cfg := testConfig(t)
 	cfg.Smarthost, cfg.SmarthostUser, cfg.SmarthostPass = peer.Addr, "relay", "pw"
+	cfg.SmarthostCA = leaf.WriteFiles(t, t.TempDir()).CA
 	cfg.Retry = []time.Duration{200 * time.Millisecond}
 	tm := startMTA(t, cfg)
 	sendMessage(t, tm.addr, "sender@example.test", []string{"x@anywhere.test", "y@elsewhere.test"}, body)

@@ -177,7 +177,14 @@ func mailboxFolder(local, domain string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return l + "@" + strings.ToLower(d), nil
+	mb := l + "@" + strings.ToLower(d)
+	if len(mb) > maxFolderName {
+		// Its folder could not be made: refused at RCPT rather than
+		// deferred for ever. The A-label form of a UTF-8 local part is
+		// longer than the address, so the check is on the result.
+		return "", errFolderTooLong
+	}
+	return mb, nil
 }
 
 // isLocalDomain compares in A-labels: -local-domains are converted too.
@@ -322,6 +329,13 @@ func (s *session) receive(r io.Reader, filter localFilter) error {
 		st, _ = requiretls.FromConn(s.c)
 		return msgFlags{UTF8: s.utf8, RequireTLS: st.Required, TLSOptional: st.TLSOptional}
 	}
+	// RFC 5321 section 6.3: a message that has passed too many hosts is
+	// in a loop; it is refused at the end of its data.
+	maxReceived := s.m.cfg.MaxReceived
+	if maxReceived <= 0 {
+		maxReceived = defaultMaxReceived
+	}
+	r = &receivedCounter{r: r, max: maxReceived}
 	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed, flags, filter)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)

@@ -48,10 +48,12 @@ func TestInteropDANEToExim(t *testing.T) {
 	}
 	leaf := in.Issue(t, pkitest.Leaf{Names: append(names, "mx.bogus.test", "mx.insecure.test")})
 	other := in.Issue(t, pkitest.Leaf{Names: names})
+	exim := eximWithCert(t, leaf, "")
+	port := tlsaPort(t, interop.Addr(exim.Port)) // the TLSA records of the port dialled
 	mx := func(label, rec string) string {
 		s := fmt.Sprintf("%[1]s MX 10 mx.%[1]s\nmx.%[1]s A 127.0.0.1\n", label)
 		if rec != "" {
-			s += fmt.Sprintf("_25._tcp.mx.%s TLSA %s\n", label, rec)
+			s += fmt.Sprintf("%s._tcp.mx.%s TLSA %s\n", port, label, rec)
 		}
 		return s
 	}
@@ -59,10 +61,9 @@ func TestInteropDANEToExim(t *testing.T) {
 	dns := interop.StartUnbound(t, map[string]string{
 		"dane.test": mx("ee", ee) + mx("ta", tlsa(t, in.Certificate, 2, 1, 1)) +
 			mx("mismatch", tlsa(t, other.Certificate, 3, 1, 1)) + mx("notlsa", ""),
-		"bogus.test":    "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + ee + "\n",
-		"insecure.test": "@ MX 10 mx\nmx A 127.0.0.1\n_25._tcp.mx TLSA " + ee + "\n",
+		"bogus.test":    "@ MX 10 mx\nmx A 127.0.0.1\n" + port + "._tcp.mx TLSA " + ee + "\n",
+		"insecure.test": "@ MX 10 mx\nmx A 127.0.0.1\n" + port + "._tcp.mx TLSA " + ee + "\n",
 	})
-	exim := eximWithCert(t, leaf, "")
 	domains := []string{"ee.dane.test", "ta.dane.test", "mismatch.dane.test", "notlsa.dane.test", "bogus.test", "insecure.test"}
 	want := map[string]map[string]string{ // mode -> domain -> CV= of the delivery, "" for a deferral
 		"try":     {"ee.dane.test": "dane", "ta.dane.test": "dane", "notlsa.dane.test": "no", "insecure.test": "no"},

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,11 +45,13 @@ func tlsa(t *testing.T, c *x509.Certificate, usage, selector, mt uint8) string {
 // "3 1 1" of leaf), ta.test (secure, "2 1 1" of the intermediate),
 // wrong.test (secure, a record of another certificate), notlsa.test
 // (secure, no TLSA) and plain.test (the records of ee.test, insecure).
-func daneWorld(t *testing.T, in *pkitest.CA, leaf, other *pkitest.Cert) *dnstest.Server {
+// The TLSA records are those of the port the MX hosts listen on, peer's.
+func daneWorld(t *testing.T, peer string, in *pkitest.CA, leaf, other *pkitest.Cert) *dnstest.Server {
+	owner := tlsaPort(t, peer) + "._tcp.mx"
 	zone := func(name, rec string, secure bool) dnstest.Zone {
 		text := "@ MX 10 mx\nmx A 127.0.0.1\n"
 		if rec != "" {
-			text += "_25._tcp.mx TLSA " + rec + "\n"
+			text += owner + " TLSA " + rec + "\n"
 		}
 		return dnstest.Zone{Name: name, Text: text, Secure: secure}
 	}
@@ -59,6 +62,17 @@ func daneWorld(t *testing.T, in *pkitest.CA, leaf, other *pkitest.Cert) *dnstest
 		zone("notlsa.test", "", true),
 		zone("plain.test", tlsa(t, leaf.Certificate, 3, 1, 1), false),
 	)
+}
+
+// tlsaPort is the first label of the TLSA owner names of the port addr
+// listens on: "_PORT" (RFC 6698 section 3).
+func tlsaPort(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "_" + port
 }
 
 // waitLog waits for a log line holding every needle and returns it.
@@ -86,7 +100,7 @@ func TestRelayDANE(t *testing.T) {
 	leaf := in.Issue(t, pkitest.Leaf{Names: names})
 	other := in.Issue(t, pkitest.Leaf{Names: names})
 	sink, peer := tlsPeer(t, leaf, nil)
-	dns := daneWorld(t, in, leaf, other)
+	dns := daneWorld(t, peer, in, leaf, other)
 
 	for _, tc := range []struct {
 		mode, domain string
@@ -142,7 +156,7 @@ func TestRelayDANEBogusDefers(t *testing.T) {
 	sink, peer := tlsPeer(t, leaf, nil)
 	dns := dnstest.Start(t,
 		dnstest.Zone{Name: "bogus.test", Text: "@ MX 10 mx\nmx A 127.0.0.1\n", Secure: true},
-		dnstest.Zone{Name: "_tcp.mx.bogus.test", Text: "_25 TLSA " + tlsa(t, leaf.Certificate, 3, 1, 1)})
+		dnstest.Zone{Name: "_tcp.mx.bogus.test", Text: tlsaPort(t, peer) + " TLSA " + tlsa(t, leaf.Certificate, 3, 1, 1)})
 	dns.SetMode("_tcp.mx.bogus.test", dnstest.ServFail(6, "DNSSEC Bogus"))
 	cfg := relayConfig(t, dns, peer)
 	cfg.DANE = dane.Try
