@@ -204,7 +204,9 @@ func negotiate(conn net.Conn, p Proxy, host string, port int) (bound string, ste
 	case atypIPv4:
 		bhost = netip.AddrFrom4([4]byte(rest[:4])).String()
 	case atypIPv6:
-		bhost = netip.AddrFrom16([16]byte(rest[:16])).String()
+		// An IPv4-mapped address (a dual-stack proxy's socket to an
+		// IPv4 target) is reported as the IPv4 address the target sees.
+		bhost = netip.AddrFrom16([16]byte(rest[:16])).Unmap().String()
 	default:
 		// Section 5: "a fully-qualified domain name", which BoundAddr
 		// reports as the host of "host:port".
