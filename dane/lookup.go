@@ -156,7 +156,8 @@ type MXSet struct {
 	// DNSSEC-validated.
 	Secure bool
 	// Implicit is true when the domain has no MX records: Hosts holds
-	// the domain itself (RFC 5321 section 5.1).
+	// the domain itself (RFC 5321 section 5.1), after its CNAME chain;
+	// none when that chain ends at the root.
 	Implicit bool
 	// Null is true for a null MX, "MX 0 ." (RFC 7505): the domain
 	// accepts no mail; Hosts is empty.
@@ -187,7 +188,10 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) (*MXSet, error) 
 	switch {
 	case len(mxs) == 0:
 		set.Implicit = true
-		set.Hosts = []MX{{Host: set.Expanded}}
+		if set.Expanded != "." {
+			// A CNAME chain that ends at the root names no host.
+			set.Hosts = []MX{{Host: set.Expanded}}
+		}
 	case len(set.Hosts) == 0:
 		// RFC 7505: a null MX, "MX 0 .", the domain takes no mail.
 		set.Null = true

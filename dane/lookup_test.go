@@ -231,6 +231,12 @@ func TestAnswersOfOtherNames(t *testing.T) {
 	if set, err := res.LookupMX(ctx, "example.org"); err != nil || !set.Null || len(set.Hosts) != 0 {
 		t.Errorf("null MX: %+v, %v", set, err)
 	}
+	// No MX, and a CNAME to the root: no implicit host "." (found by
+	// FuzzAnswers).
+	srv.set(split(join(reply("example.org.", dns.TypeMX, true, "example.org. 60 IN CNAME ."))))
+	if set, err := res.LookupMX(ctx, "example.org"); err != nil || set.Null || !set.Implicit || len(set.Hosts) != 0 {
+		t.Errorf("CNAME to the root: %+v, %v", set, err)
+	}
 
 	srv.set(split(join(
 		reply("mx.example.org.", dns.TypeA, true, "mx.example.org. 60 IN CNAME Target.Example.",
