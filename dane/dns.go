@@ -45,8 +45,9 @@ type Resolver struct {
 type Answer struct {
 	Name string // the question's name, fully qualified
 	Type uint16 // the question's type
-	// Records is the answer section: CNAMEs followed, then the records
-	// of the type asked for.
+	// Records is the answer section as received: normally the CNAMEs
+	// followed, then the records of the type asked for (RFC 1034
+	// section 3.6.2). Of picks the ones to use.
 	Records []dns.RR
 	// Secure is the AD bit of a trusted resolver.
 	Secure bool
@@ -54,11 +55,15 @@ type Answer struct {
 	NXDomain bool
 }
 
-// Of returns the records of type t in the answer.
+// Of returns the records of type t at the name the answer's CNAME chain
+// leads to (Target): those answer the question (RFC 1034 section 3.6.2).
+// Records of any other name in the answer section are no answer and are
+// left out.
 func (a *Answer) Of(t uint16) []dns.RR {
+	target := a.Target()
 	var out []dns.RR
 	for _, rr := range a.Records {
-		if rr.Header().Rrtype == t {
+		if h := rr.Header(); h.Rrtype == t && strings.EqualFold(h.Name, target) {
 			out = append(out, rr)
 		}
 	}
@@ -66,14 +71,15 @@ func (a *Answer) Of(t uint16) []dns.RR {
 }
 
 // Target returns the name the answer's CNAME chain leads to (RFC 1034
-// section 3.6.2), or the question's name without one.
+// section 3.6.2), in lower case, or the question's name without one. A
+// chain is followed at most one step per record, so a loop ends.
 func (a *Answer) Target() string {
-	name := a.Name
+	name := strings.ToLower(dns.Fqdn(a.Name))
 	for range len(a.Records) {
 		moved := false
 		for _, rr := range a.Records {
 			if c, ok := rr.(*dns.CNAME); ok && strings.EqualFold(c.Hdr.Name, name) {
-				name, moved = dns.Fqdn(c.Target), true
+				name, moved = strings.ToLower(dns.Fqdn(c.Target)), true
 				break
 			}
 		}

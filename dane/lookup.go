@@ -156,7 +156,8 @@ type MXSet struct {
 	// DNSSEC-validated.
 	Secure bool
 	// Implicit is true when the domain has no MX records: Hosts holds
-	// the domain itself (RFC 5321 section 5.1).
+	// the domain itself (RFC 5321 section 5.1), after its CNAME chain;
+	// none when that chain ends at the root.
 	Implicit bool
 	// Null is true for a null MX, "MX 0 ." (RFC 7505): the domain
 	// accepts no mail; Hosts is empty.
@@ -173,16 +174,27 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) (*MXSet, error) 
 		return nil, err
 	}
 	set := &MXSet{Domain: a.Name, Expanded: a.Target(), Secure: a.Secure}
-	for _, rr := range a.Of(dns.TypeMX) {
+	mxs := a.Of(dns.TypeMX)
+	for _, rr := range mxs {
 		mx := rr.(*dns.MX)
-		set.Hosts = append(set.Hosts, MX{Host: dns.Fqdn(strings.ToLower(mx.Mx)), Preference: mx.Preference})
+		host := dns.Fqdn(strings.ToLower(mx.Mx))
+		if host == "." {
+			// RFC 7505 section 3: "." is no host; with other MX
+			// records it is a misconfiguration, and they are used.
+			continue
+		}
+		set.Hosts = append(set.Hosts, MX{Host: host, Preference: mx.Preference})
 	}
 	switch {
-	case len(set.Hosts) == 0:
+	case len(mxs) == 0:
 		set.Implicit = true
-		set.Hosts = []MX{{Host: set.Expanded}}
-	case len(set.Hosts) == 1 && set.Hosts[0].Host == ".":
-		set.Null, set.Hosts = true, nil
+		if set.Expanded != "." {
+			// A CNAME chain that ends at the root names no host.
+			set.Hosts = []MX{{Host: set.Expanded}}
+		}
+	case len(set.Hosts) == 0:
+		// RFC 7505: a null MX, "MX 0 .", the domain takes no mail.
+		set.Null = true
 	}
 	slices.SortStableFunc(set.Hosts, func(x, y MX) int { return cmp.Compare(x.Preference, y.Preference) })
 	return set, nil
@@ -239,8 +251,8 @@ func Lookup(ctx context.Context, d Destination, o *Options) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, ans := range []*Answer{a4, a6} {
-		for _, rr := range ans.Records {
+	for _, rrs := range [][]dns.RR{a4.Of(dns.TypeA), a6.Of(dns.TypeAAAA)} {
+		for _, rr := range rrs {
 			var ip netip.Addr
 			switch rr := rr.(type) {
 			case *dns.A:

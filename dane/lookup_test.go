@@ -202,3 +202,66 @@ func TestParseMode(t *testing.T) {
 }
 
 func equalFold(a, b string) bool { return len(a) == len(b) && (a == b || a[0]^b[0] == 0x20) }
+
+// TestAnswersOfOtherNames: a resolver's answer section may hold records
+// of names that are neither the question nor its CNAME chain's end; they
+// answer nothing (RFC 1034 section 3.6.2) and are never used as MX
+// hosts, addresses or TLSA records. A "." among other MX records is no
+// host (RFC 7505 section 3); a CNAME target in upper case is the same
+// base domain in lower case.
+func TestAnswersOfOtherNames(t *testing.T) {
+	const tlsa = "3 1 1 0000000000000000000000000000000000000000000000000000000000000000"
+	srv := startRawDNS(t)
+	res := &Resolver{Addr: srv.addr, Timeout: 2 * time.Second}
+	ctx := context.Background()
+
+	srv.set(split(join(reply("example.org.", dns.TypeMX, true,
+		"example.org. 60 IN CNAME alias.example.net.",
+		"alias.example.net. 60 IN MX 10 mx.example.net.",
+		"alias.example.net. 60 IN MX 0 .",
+		"other.example. 60 IN MX 5 evil.example."))))
+	set, err := res.LookupMX(ctx, "example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Null || set.Implicit || len(set.Hosts) != 1 || set.Hosts[0].Host != "mx.example.net." || set.Expanded != "alias.example.net." {
+		t.Errorf("MX set %+v", set)
+	}
+	srv.set(split(join(reply("example.org.", dns.TypeMX, true, "example.org. 60 IN MX 0 ."))))
+	if set, err := res.LookupMX(ctx, "example.org"); err != nil || !set.Null || len(set.Hosts) != 0 {
+		t.Errorf("null MX: %+v, %v", set, err)
+	}
+	// No MX, and a CNAME to the root: no implicit host "." (found by
+	// FuzzAnswers).
+	srv.set(split(join(reply("example.org.", dns.TypeMX, true, "example.org. 60 IN CNAME ."))))
+	if set, err := res.LookupMX(ctx, "example.org"); err != nil || set.Null || !set.Implicit || len(set.Hosts) != 0 {
+		t.Errorf("CNAME to the root: %+v, %v", set, err)
+	}
+
+	srv.set(split(join(
+		reply("mx.example.org.", dns.TypeA, true, "mx.example.org. 60 IN CNAME Target.Example.",
+			"target.example. 60 IN A 192.0.2.25", "evil.example. 60 IN A 203.0.113.1"),
+		reply("mx.example.org.", dns.TypeAAAA, true, "evil.example. 60 IN AAAA 2001:db8::bad"),
+		reply("_25._tcp.target.example.", dns.TypeTLSA, true, "_25._tcp.evil.example. 60 IN TLSA "+tlsa),
+		reply("_25._tcp.mx.example.org.", dns.TypeTLSA, true),
+	)))
+	p, err := Lookup(ctx, Destination{Host: "mx.example.org"}, &Options{Mode: Try, Resolver: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Addrs) != 1 || p.Addrs[0].String() != "192.0.2.25" {
+		t.Errorf("addresses %v", p.Addrs)
+	}
+	if p.Action != Opportunistic || len(p.Records) != 0 {
+		t.Errorf("TLSA of another name used: %v %v", p.Action, p.Records)
+	}
+	var tlsaOwners []string
+	for _, s := range srv.log() {
+		if s.q.Qtype == dns.TypeTLSA {
+			tlsaOwners = append(tlsaOwners, s.q.Name)
+		}
+	}
+	if len(tlsaOwners) != 2 || tlsaOwners[0] != "_25._tcp.target.example." {
+		t.Errorf("TLSA asked at %q", tlsaOwners)
+	}
+}

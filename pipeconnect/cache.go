@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +64,13 @@ func (e *Entry) offers() bool {
 	return false
 }
 
+// Equal reports whether e and o are the same write: the same time stored
+// and the same keywords, AUTH and LIMITS.
+func (e *Entry) Equal(o *Entry) bool {
+	return e.Stored.Equal(o.Stored) && slices.Equal(e.EHLO, o.EHLO) && slices.Equal(e.TLSEHLO, o.TLSEHLO) &&
+		e.Auth == o.Auth && e.Limits == o.Limits
+}
+
 func (e *Entry) has(keyword string) bool {
 	for _, k := range e.EHLO {
 		kw, _, _ := strings.Cut(k, " ")
@@ -78,7 +86,11 @@ func (e *Entry) has(keyword string) bool {
 type Cache interface {
 	Get(k Key) (Entry, bool)
 	Put(k Key, e Entry)
-	Delete(k Key)
+	// Delete removes the entry for k only if it is still old, the one
+	// the caller read with Get ([Entry.Equal]): an entry stored since,
+	// by a session that ran at the same time, is newer knowledge and
+	// stays. A zero old (nothing was read) removes nothing.
+	Delete(k Key, old Entry)
 }
 
 // MemoryCache is a Cache in memory whose entries expire after TTL. Its
@@ -131,11 +143,21 @@ func (c *MemoryCache) Put(k Key, e Entry) {
 	c.m[k] = e
 }
 
-// Delete removes the entry for k.
-func (c *MemoryCache) Delete(k Key) {
+// Delete removes the entry for k if it is still old.
+func (c *MemoryCache) Delete(k Key, old Entry) {
+	c.remove(k, old)
+}
+
+// remove is Delete, reporting whether an entry went.
+func (c *MemoryCache) remove(k Key, old Entry) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	if !ok || !e.Equal(&old) {
+		return false
+	}
 	delete(c.m, k)
+	return true
 }
 
 func (c *MemoryCache) snapshot() map[string]Entry {
@@ -208,10 +230,12 @@ func (c *FileCache) Put(k Key, e Entry) {
 	c.save()
 }
 
-// Delete removes the entry and rewrites the file.
-func (c *FileCache) Delete(k Key) {
-	c.MemoryCache.Delete(k)
-	c.save()
+// Delete removes the entry for k if it is still old, and then rewrites
+// the file.
+func (c *FileCache) Delete(k Key, old Entry) {
+	if c.MemoryCache.remove(k, old) {
+		c.save()
+	}
 }
 
 func (c *FileCache) save() error {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/client"
@@ -26,6 +27,10 @@ import (
 // Use Dial and DialSend rather than client.Dial and client.DialSend: on a
 // failure of an early opening or envelope they connect once more the
 // classic way.
+//
+// Sessions to one server may open at the same time: a failed opening
+// removes only the entry it read, never one that a concurrent session
+// stored meanwhile. A Client must not be copied after first use.
 type Client struct {
 	// Cache holds the EHLO replies; nil means a process-wide MemoryCache.
 	Cache  Cache
@@ -33,13 +38,17 @@ type Client struct {
 
 	// st is set per Dial.
 	st *dialState
+	// read holds, per connection from PipelineOpening to Opened, the
+	// entry the opening found (*client.Conn to Entry).
+	read sync.Map
 }
 
 // dialState is what one Dial learns, and whether it opens classically.
 type dialState struct {
 	early   bool // the opening was early
 	key     Key
-	classic bool // no early pipelining
+	read    Entry // the entry the opening found; zero for none
+	classic bool  // no early pipelining
 }
 
 var (
@@ -81,6 +90,9 @@ func (p *Client) PipelineOpening(c *client.Conn) (ehlo, starttls bool) {
 		}
 	}
 	e, ok := p.cache().Get(KeyFor(c))
+	if ok {
+		p.read.Store(c, e)
+	}
 	if !ok || !e.offers() {
 		return false, false
 	}
@@ -103,16 +115,23 @@ func (p *Client) CachedEHLO(c *client.Conn, afterTLS bool) ([]string, bool) {
 	return e.EHLO, true
 }
 
-// Opened updates the cache from what the server answered.
+// Opened updates the cache from what the server answered. What it
+// removes is only the entry this opening found: one stored since by a
+// concurrent session stays.
 func (p *Client) Opened(c *client.Conn, o *client.Opening) {
+	var read Entry
+	if v, ok := p.read.LoadAndDelete(c); ok {
+		read = v.(Entry)
+	}
 	if p.st != nil {
 		p.st.early = o.Early
+		p.st.read = read
 	}
 	k := KeyFor(c)
 	if o.Err != nil || o.Banner == nil || o.Banner.Code != 220 || o.EHLO == nil || o.EHLO.Code != 250 {
 		// A failed opening, a banner other than 220, a refused EHLO,
-		// a failed AUTH: forget the server.
-		p.cache().Delete(k)
+		// a failed AUTH: forget what this opening used.
+		p.cache().Delete(k, read)
 		if o.Early {
 			p.log().Info("pipeconnect: early opening failed, cache entry dropped", "server", k.Addr, "err", o.Err)
 		}
@@ -136,7 +155,7 @@ func (p *Client) Opened(c *client.Conn, o *client.Opening) {
 		}
 	}
 	if !e.offers() {
-		p.cache().Delete(k)
+		p.cache().Delete(k, read)
 		return
 	}
 	if old, ok := p.cache().Get(k); ok && slices.Equal(old.EHLO, e.EHLO) && slices.Equal(old.TLSEHLO, e.TLSEHLO) {
@@ -197,7 +216,7 @@ func DialSend(ctx context.Context, addr string, opts *client.Options, p *Client,
 	}
 	// The session did not open, or the early envelope failed: either
 	// way nothing of the message left and msg was not consumed.
-	p.cache().Delete(st.key)
+	p.cache().Delete(st.key, st.read)
 	p.log().Info("pipeconnect: retrying without early pipelining", "server", addr, "err", err)
 	st.classic = true
 	c, res2, err2 := client.DialSend(ctx, addr, &o, env, msg)
@@ -207,16 +226,16 @@ func DialSend(ctx context.Context, addr string, opts *client.Options, p *Client,
 	return c, res2, err2
 }
 
-// options puts a copy of p, with its own state, first in the extensions.
+// options puts a Client like p, with its own state, first in the
+// extensions.
 func (p *Client) options(opts *client.Options) (client.Options, *dialState) {
 	var o client.Options
 	if opts != nil {
 		o = *opts
 	}
 	st := &dialState{}
-	mine := *p
-	mine.st = st
-	exts := []client.Extension{&mine}
+	mine := &Client{Cache: p.Cache, Logger: p.Logger, st: st}
+	exts := []client.Extension{mine}
 	for _, e := range o.Extensions {
 		if _, ok := e.(*Client); !ok {
 			exts = append(exts, e)

@@ -49,7 +49,10 @@
 // an entry is written when the capabilities changed and the server still
 // offers PIPECONNECT, and removed when it does not; a failed opening (a
 // banner other than 220, a refused EHLO, a failed read or authentication)
-// removes it, and Dial connects once more without early pipelining.
+// removes it, and Dial connects once more without early pipelining. An
+// opening removes only the entry it read ([Cache].Delete compares): with
+// sessions to one server opening at the same time, one that fails or is
+// abandoned leaves alone the entry another one just stored.
 // DialSend does the same when the early envelope fails before the
 // message was sent (capabilities other than the cached ones, replies out
 // of step; [client.ErrEarlyFailed]): nothing was delivered, and the

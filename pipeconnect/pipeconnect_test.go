@@ -414,8 +414,10 @@ func TestCaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	fc.Put(k, pipeconnect.Entry{EHLO: []string{"PIPELINING", "PIPECONNECT"}, Limits: "RCPTMAX=50"})
-	fc.Put(pipeconnect.Key{Addr: "127.0.0.1:25", Helo: "c.test"}, pipeconnect.Entry{EHLO: []string{"PIPECONNECT"}})
-	fc.Delete(pipeconnect.Key{Addr: "127.0.0.1:25", Helo: "c.test"})
+	k4 := pipeconnect.Key{Addr: "127.0.0.1:25", Helo: "c.test"}
+	fc.Put(k4, pipeconnect.Entry{EHLO: []string{"PIPECONNECT"}})
+	read, _ := fc.Get(k4)
+	fc.Delete(k4, read)
 	fc2, err := pipeconnect.OpenFileCache(path, 0)
 	if err != nil {
 		t.Fatal(err)

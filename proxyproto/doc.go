@@ -30,7 +30,11 @@
 //     PP2_TYPE_SSL decoded (sections 2.2.2 and 2.2.5).
 //   - A LOCAL command (section 2.2), v1 UNKNOWN (section 2.1) and v2
 //     families other than TCP (UNIX, UDP) are accepted with the socket's
-//     own addresses kept (Info.Local), as the specification asks. A v2
+//     own addresses kept (Info.Local), as the specification asks. A LOCAL
+//     header's family byte and block are skipped unread, whatever they
+//     hold ("discard the protocol block including the family"), up to
+//     the bound of every v2 block (4096 bytes, go-proxyproto's
+//     MaxV2HeaderSize). A v2
 //     PROXY command with the UNSPEC family is refused, which section 2.2
 //     allows.
 //

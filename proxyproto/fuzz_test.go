@@ -18,6 +18,8 @@ func FuzzReadHeader(f *testing.F) {
 	f.Add(v2(1, 0x11, client4, target4))
 	f.Add(v2(1, 0x21, client6, target6, TLV{TypeAuthority, []byte("a")}, sslTLV(1, 0, TLV{0x21, []byte("TLSv1.2")})))
 	f.Add(v2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}))
+	f.Add(fixLen(append(v2(0, 0x11, client4, target4), TypeAuthority, 0, 9, 'x')))
+	f.Add(append(append([]byte(nil), v2sig...), 0x20, 0xff, 0, 3, 'a', 'b', 'c'))
 	f.Add([]byte("EHLO x\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const trailer = "\x00TRAILER"

@@ -3,6 +3,7 @@ package proxyproto
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -69,7 +70,8 @@ type Info struct {
 	// command (spec section 2.2: health checks of the proxy itself), v1
 	// "UNKNOWN" (section 2.1), or a v2 family other than TCP over IPv4
 	// or IPv6 (UNSPEC, UDP, UNIX). The socket's addresses are then kept,
-	// as the spec asks.
+	// as the spec asks. A LOCAL header's block (addresses and TLVs) is
+	// skipped unread, whatever it holds, and so is its family byte.
 	Local bool
 	// ClientAddr is the original client: the header's source address
 	// when Proxied and not Local, else the socket's remote address.
@@ -82,7 +84,7 @@ type Info struct {
 	// remote end, the proxy itself when Proxied.
 	ProxyAddr netip.AddrPort
 	// TLVs are the v2 header's records in order, PP2_TYPE_NOOP included
-	// (with an empty Value).
+	// (with an empty Value); none for LOCAL.
 	TLVs []TLV
 	// Authority is PP2_TYPE_AUTHORITY (spec section 2.2.2): the host
 	// name the client asked for, typically its TLS SNI.
@@ -116,8 +118,16 @@ func readHeader(br *bufio.Reader, info *Info) error {
 	if err != nil {
 		return err
 	}
-	if b[0] == 'P' {
+	switch b[0] {
+	case 'P':
 		if err := peekV1Line(br); err != nil {
+			return err
+		}
+	case v2Signature[0]:
+		if local, err := skipV2Local(br); local || err != nil {
+			if err == nil {
+				info.Version, info.Local = 2, true
+			}
 			return err
 		}
 	}
@@ -129,6 +139,34 @@ func readHeader(br *bufio.Reader, info *Info) error {
 		return fmt.Errorf("proxyproto: invalid header: %w", err)
 	}
 	return fillInfo(h, info)
+}
+
+// v2Signature opens a v2 header (spec section 2.2).
+var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
+
+// skipV2Local consumes a v2 header with the LOCAL command, reporting
+// whether there was one. Spec section 2.2: for LOCAL "the receiver must
+// accept this connection as valid and must use the real connection
+// endpoints and discard the protocol block including the family which is
+// ignored", so the family byte and the block's len bytes are skipped
+// unread, whatever they hold. The block has the bound of every v2 header,
+// pp.MaxV2HeaderSize.
+func skipV2Local(br *bufio.Reader) (bool, error) {
+	b, err := br.Peek(len(v2Signature))
+	if err != nil || !bytes.Equal(b, v2Signature) {
+		return false, nil // pp.Read tells what it is
+	}
+	if b, err = br.Peek(16); err != nil || b[12] != 0x20 { // version 2, LOCAL
+		return false, nil
+	}
+	n := binary.BigEndian.Uint16(b[14:16])
+	if n > pp.MaxV2HeaderSize {
+		return true, fmt.Errorf("proxyproto: invalid header: LOCAL block of %d bytes, over %d", n, pp.MaxV2HeaderSize)
+	}
+	if _, err := br.Discard(16 + int(n)); err != nil {
+		return true, fmt.Errorf("proxyproto: invalid header: LOCAL block cut short: %w", err)
+	}
+	return true, nil
 }
 
 // peekV1Line waits until the whole v1 line is buffered: go-proxyproto
@@ -152,10 +190,10 @@ func fillInfo(h *pp.Header, info *Info) error {
 	info.Version = int(h.Version)
 	switch {
 	case h.Command.IsLocal():
-		// Spec section 2.2: LOCAL, "the receiver must accept this
-		// connection as valid and must use the real connection
-		// endpoints and discard the protocol block".
+		// skipV2Local took every LOCAL header; never believe the
+		// addresses of one.
 		info.Local = true
+		return nil
 	case h.TransportProtocol == pp.TCPv4 || h.TransportProtocol == pp.TCPv6:
 		src, dst, ok := h.TCPAddrs()
 		if !ok {

@@ -207,6 +207,24 @@ func TestLocalCommand(t *testing.T) {
 	}
 }
 
+// v2 LOCAL whose block is no address and no TLVs, and whose family byte
+// is undefined (spec section 2.2: the receiver discards the block
+// "including the family which is ignored"): accepted, real addresses
+// kept, and the bytes of the block never reach the SMTP server.
+func TestLocalCommandOpaqueBlock(t *testing.T) {
+	rec := &recorder{}
+	addr := serve(t, loopbackOnly(5*time.Second), rec, nil)
+	block := []byte("QUIT\r\nRSET\r\n\xff")
+	hdr := append(append([]byte(nil), v2sig...), 0x20, 0xff, 0, byte(len(block)))
+	c := dialRaw(t, addr, append(hdr, block...))
+	transaction(t, c)
+	info := rec.Infos()[0]
+	local := c.Conn().LocalAddr().(*net.TCPAddr).AddrPort()
+	if !info.Proxied || !info.Local || info.Failed() || info.ClientAddr != local || len(info.TLVs) != 0 {
+		t.Fatalf("info %+v", info)
+	}
+}
+
 // Implicit TLS (port 465) behind a proxy: the header comes before the TLS
 // handshake, and go-smtp still sees a *tls.Conn.
 func TestImplicitTLS(t *testing.T) {

@@ -66,7 +66,7 @@ func (h *headerScan) endLine() {
 	default:
 		h.endField()
 		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
+		if !ok || !isField(line) {
 			h.done = true // not a header field: the header is over
 			return
 		}
@@ -75,6 +75,24 @@ func (h *headerScan) endLine() {
 			h.value = append(h.value[:0], value...)
 		}
 	}
+}
+
+// isField reports whether line starts a header field (RFC 5322 section
+// 2.2 and 3.6.8): a field name of ftext (printable ASCII but ":"), white
+// space before the colon allowed (section 4.5.8, obsolete syntax), then
+// ":".
+func isField(line []byte) bool {
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	name = bytes.TrimRight(name, " \t")
+	if !ok || len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *headerScan) endField() {

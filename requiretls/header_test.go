@@ -56,6 +56,20 @@ func TestDSNContent(t *testing.T) {
 		"Subject: x\n\nsecret\n":                             "Subject: x\n\n",
 		"Subject: x\r\n":                                     "Subject: x\r\n",
 		"X: " + strings.Repeat("a", 5000) + "\r\n\r\nsecret": "X: " + strings.Repeat("a", 5000) + "\r\n\r\n",
+		// Folded fields, white space before the colon (RFC 5322
+		// section 4.5.8), a field name past the reader's buffer.
+		"Subject: x\r\n folded\r\n\tmore\r\nTo : y\r\n\r\nbody": "Subject: x\r\n folded\r\n\tmore\r\nTo : y\r\n\r\n",
+		"X-" + strings.Repeat("n", 5000) + ": v\r\n\r\nbody":    "X-" + strings.Repeat("n", 5000) + ": v\r\n\r\n",
+		// A malformed message whose body starts without the empty
+		// line: the header ends before the first line that is no
+		// field (RFC 5322 section 2.2), and the body stays out.
+		"Subject: x\r\nsecret body\r\nmore: secret\r\n": "Subject: x\r\n",
+		"Subject: x\r\n: no name\r\n\r\nsecret":         "Subject: x\r\n",
+		"Subject: x\r\nFrom a@b Mon 12:00\r\nsecret":    "Subject: x\r\n",
+		"Subject: x\r\nS\xfcbject: secret\r\n\r\n":      "Subject: x\r\n",
+		" folded first\r\nSubject: secret\r\n\r\n":      "",
+		"Subject: x\r\nsecret":                          "Subject: x\r\n",
+		"":                                              "",
 	} {
 		got, err := DSNContent(strings.NewReader(msg))
 		if err != nil || string(got) != want {

@@ -230,7 +230,7 @@ func Key(addr string) string {
 	}
 	local, domain := norm.NFC.String(addr[:at]), addr[at+1:]
 	if !isASCII(domain) || hasALabel(domain) {
-		if a, err := profile.ToASCII(domain); err == nil {
+		if a, err := toASCII(domain); err == nil {
 			domain = a
 		} else {
 			domain = norm.NFC.String(domain)

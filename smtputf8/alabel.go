@@ -38,6 +38,17 @@ var profile = idna.New(
 	idna.StrictDomainName(true),
 )
 
+// toASCII is the profile's conversion after the one mapping in which
+// UTS #46 (as golang.org/x/net/idna's Unicode 15.0 tables have it) and
+// IDNA2008 part: U+1E9E LATIN CAPITAL LETTER SHARP S, which case folding
+// turns into "ss" but lower-casing (RFC 5895 section 2, the mapping
+// before IDNA2008) into ß, which is PVALID (RFC 5892 section 2.6). So
+// "straẞe.de" is "straße.de", xn--strae-oqa.de, as non-transitional
+// processing keeps ß itself apart from "ss".
+func toASCII(domain string) (string, error) {
+	return profile.ToASCII(strings.ReplaceAll(domain, "\u1E9E", "\u00DF"))
+}
+
 func convErr(op, s string, err error) error {
 	if err == nil {
 		return fmt.Errorf("%w: %s %q", ErrConversion, op, s)
@@ -50,11 +61,12 @@ func convErr(op, s string, err error) error {
 // is (no case change, no check: "_25._tcp" names stay untouched); any
 // other is processed as IDNA2008 lookup with the UTS #46 non-transitional
 // mapping (upper case folded, NFC applied: "Bücher.EXAMPLE" gives
-// "xn--bcher-kva.example", "straße.de" "xn--strae-oqa.de"), and must then
-// pass the strict checks: DNS lengths, no empty label, the Bidi and joiner
-// rules, and the code points IDNA2008 allows (RFC 5892: letters, marks
-// and digits; no symbols, so "☃.net" fails as in Exim). A trailing dot is
-// kept.
+// "xn--bcher-kva.example", "straße.de" and "straẞe.de" "xn--strae-oqa.de"),
+// and must then pass the strict checks: DNS lengths, no empty label, the
+// Bidi and joiner rules, and the code points IDNA2008 allows (RFC 5892
+// section 3: letters, marks and digits, but no symbols, so "☃.net" fails
+// as in Exim, and none of the old Hangul jamo or the marks of the
+// symbol and musical blocks). A trailing dot is kept.
 func DomainToALabel(domain string) (string, error) {
 	if isASCII(domain) {
 		return domain, nil
@@ -65,7 +77,7 @@ func DomainToALabel(domain string) (string, error) {
 	if !utf8.ValidString(domain) {
 		return "", convErr("domain to A-label", domain, errors.New("invalid UTF-8"))
 	}
-	a, err := profile.ToASCII(domain)
+	a, err := toASCII(domain)
 	if err != nil {
 		return "", convErr("domain to A-label", domain, err)
 	}
@@ -91,7 +103,7 @@ func DomainFromALabel(domain string) (string, error) {
 	if err != nil {
 		return "", convErr("domain from A-label", domain, err)
 	}
-	a, err := profile.ToASCII(u)
+	a, err := toASCII(u)
 	if err != nil {
 		return "", convErr("domain from A-label", domain, err)
 	}

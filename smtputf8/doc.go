@@ -15,8 +15,13 @@
 //
 // Domains go through IDNA2008 lookup processing with the UTS #46
 // non-transitional mapping (golang.org/x/net/idna), in a strict profile:
-// DNS lengths, Bidi and joiner rules, and the code points RFC 5892 allows,
-// which x/net/idna alone does not check. ASCII domains are returned as
+// DNS lengths, Bidi and joiner rules, and the code points RFC 5892
+// section 3 derives as PVALID or CONTEXTO, which x/net/idna alone does not
+// check (it keeps symbols, old Hangul jamo, the marks of the musical
+// blocks). U+1E9E ẞ is lower-cased to ß (RFC 5895) before the mapping,
+// which would fold it to "ss": "straẞe.de" is "straße.de",
+// xn--strae-oqa.de (Exim 4.96 on Debian 12 says strasse.de, from older
+// UTS #46 tables). ASCII domains are returned as
 // they are, never lower-cased nor checked, so "_25._tcp" names are safe.
 // Where Exim (libidn2) is laxer, this package refuses: an empty label
 // ("a..b.ü"), a symbol in an A-label ("xn--n3h.net"). A local part becomes

@@ -262,3 +262,67 @@ func hosts(ps []Proxy) string {
 	}
 	return strings.Join(s, " ")
 }
+
+// rawProxy answers every connection on a loopback port with answer,
+// whatever the client says, and then reads until the client leaves.
+func rawProxy(t *testing.T, answer []byte) Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				c.Write(answer)
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return Proxy{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, Auth: AuthName, Username: "u", Password: "p"}
+}
+
+// Answers a proxy may not give: a RFC 1929 status whose VER is not
+// X'01', and a reply whose BND.ADDR of type DOMAINNAME is empty or no
+// domain name (RFC 1928 section 5: "a fully-qualified domain name"),
+// which BoundAddr could not report as "host:port". Each is a protocol
+// violation, not a connection.
+func TestMalformedAnswers(t *testing.T) {
+	for name, answer := range map[string][]byte{
+		"status version 5":  {5, 2, 5, 0, 5, 0, 0, 1, 127, 0, 0, 1, 0, 25},
+		"empty BND.ADDR":    {5, 2, 1, 0, 5, 0, 0, 3, 0, 0, 25},
+		"BND.ADDR brackets": {5, 2, 1, 0, 5, 0, 0, 3, 3, '[', ':', ']', 0, 25},
+		"BND.ADDR CRLF":     {5, 2, 1, 0, 5, 0, 0, 3, 4, 'a', '\r', '\n', 'b', 0, 25},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := &Dialer{Proxies: []Proxy{rawProxy(t, answer)}, Logger: quiet}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := d.DialContext(ctx, "tcp", "192.0.2.25:25")
+			if err == nil {
+				c.Close()
+				t.Fatalf("connected, bound %q", c.(*Conn).BoundAddr())
+			}
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("err %v, want ErrProtocol", err)
+			}
+		})
+	}
+	// A host name as BND.ADDR is reported as it was sent.
+	d := &Dialer{Proxies: []Proxy{rawProxy(t, []byte{5, 2, 1, 0, 5, 0, 0, 3, 8, 'p', 'r', 'o', 'x', 'y', '.', '_', 'x', 0x04, 0x38})}, Logger: quiet}
+	c, err := d.DialContext(context.Background(), "tcp", "192.0.2.25:25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.(*Conn).BoundAddr(); got != "proxy._x:1080" {
+		t.Errorf("bound %q", got)
+	}
+}

@@ -135,6 +135,11 @@ func negotiate(conn net.Conn, p Proxy, host string, port int) (bound string, ste
 		if _, err := io.ReadFull(conn, st[:]); err != nil {
 			return "", "auth", err
 		}
+		if st[0] != authVersion {
+			// VER "contains the current version of the
+			// subnegotiation, which is X'01'".
+			return "", "auth", fmt.Errorf("%w: status version %d", ErrProtocol, st[0])
+		}
 		if st[1] != 0 {
 			// "A STATUS field of X'00' indicates success"; anything
 			// else is a failure and the server closes.
@@ -199,9 +204,27 @@ func negotiate(conn net.Conn, p Proxy, host string, port int) (bound string, ste
 	case atypIPv4:
 		bhost = netip.AddrFrom4([4]byte(rest[:4])).String()
 	case atypIPv6:
-		bhost = netip.AddrFrom16([16]byte(rest[:16])).String()
+		// An IPv4-mapped address (a dual-stack proxy's socket to an
+		// IPv4 target) is reported as the IPv4 address the target sees.
+		bhost = netip.AddrFrom16([16]byte(rest[:16])).Unmap().String()
 	default:
+		// Section 5: "a fully-qualified domain name", which BoundAddr
+		// reports as the host of "host:port".
+		if !domainName(rest[:addrLen]) {
+			return "", "request", fmt.Errorf("%w: BND.ADDR %q is no domain name", ErrProtocol, rest[:addrLen])
+		}
 		bhost = string(rest[:addrLen])
 	}
 	return net.JoinHostPort(bhost, bport), "", nil
+}
+
+// domainName reports whether b can be a host name: one or more octets of
+// letters, digits, hyphens, dots and underscores.
+func domainName(b []byte) bool {
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return len(b) > 0
 }
