@@ -293,6 +293,9 @@ func (e *evaluator) match(ctx context.Context, m *mechanism) (bool, verdict) {
 			return false, permError(fmt.Errorf("%w: %s has more than %d MX hosts", ErrLookupLimit, name, maxMXHosts))
 		}
 		for _, mx := range mxs {
+			if mx == nil {
+				continue // a Resolver's garbage names no host
+			}
 			host := strings.TrimSuffix(mx.Host, ".")
 			if host == "" {
 				continue // a null MX (RFC 7505) names no host
