@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
+	"strings"
 	"testing"
+
+	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
 
 // garbageResolver answers as a broken or hostile Resolver might: nil
@@ -73,6 +77,111 @@ func TestGarbageResolver(t *testing.T) {
 		o := c.CheckMailFrom(context.Background(), addr("192.0.2.1"), "client.test", tt.sender)
 		if o.Result != tt.want {
 			t.Errorf("%s: %s (%v), want %s", tt.sender, o.Result, o.Err, tt.want)
+		}
+	}
+}
+
+// TestTruncationWithTrailingDot: RFC 7208 section 7.3 truncates an
+// expanded name longer than 253 octets; the trailing dot of a
+// domain-end ("." toplabel ".") is not part of those 253, so a name of
+// exactly 253 octets is queried whole.
+func TestTruncationWithTrailingDot(t *testing.T) {
+	label := strings.Repeat("a", 63)
+	// 3*64 + len("b"*N) + len(".long.test") = 253
+	suffix := ".long.test"
+	rest := 253 - 3*64 - len(suffix)
+	local := label + "." + label + "." + label + "." + strings.Repeat("b", rest)
+	name := local + suffix
+	if len(name) != 253 {
+		t.Fatalf("test name is %d octets", len(name))
+	}
+	srv := dnstest.Start(t, dnstest.Zone{Name: "long.test", Text: `
+		@     TXT "v=spf1 exists:%{l}.long.test. -all"
+		` + strings.TrimSuffix(local, ".") + ` A 127.0.0.2
+		` + strings.Join(strings.Split(local, ".")[1:], ".") + ` A 127.0.0.2
+	`})
+	c := checker(srv, Options{})
+	o := check(t, c, "192.0.2.1", "client.test", local+"@long.test")
+	if o.Result != Pass {
+		t.Errorf("exists on a 253-octet name with a trailing dot: %s %q (%v), want pass", o.Result, o.Mechanism, o.Err)
+	}
+	var asked []string
+	for _, q := range srv.Queries() {
+		asked = append(asked, q.String())
+	}
+	if !strings.Contains(strings.Join(asked, "\n"), name) {
+		t.Errorf("the whole name was not queried; queries:\n%s", strings.Join(asked, "\n"))
+	}
+}
+
+// TestExpansionMemoryBounded: a record or explanation made of thousands
+// of %{s} macros, with a long sender, must not build megabytes of text
+// that truncation (RFC 7208 section 7.3) or the reply limit throws
+// away.
+func TestExpansionMemoryBounded(t *testing.T) {
+	env := &macroEnv{
+		sender: strings.Repeat("x.", 500) + "@" + strings.Repeat("y.", 100) + "test",
+		domain: "example.test",
+		ip:     addr("192.0.2.1"),
+	}
+	for _, tt := range []struct {
+		spec    string
+		explain bool
+	}{
+		{strings.Repeat("%{s}", 16000), false},
+		{strings.Repeat("%{s}", 16000), true},
+		{strings.Repeat("%{sr}", 13000), false},
+		{strings.Repeat("%{Sr}", 13000), true},
+	} {
+		spec, explain := tt.spec, tt.explain
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		out, err := expandMacros(spec, env, explain)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !explain && len(out) > maxDomainLen {
+			t.Errorf("domain-spec expanded to %d octets", len(out))
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Errorf("%.10s... explain=%v: expanding allocated %d bytes", spec, explain, alloc)
+		}
+	}
+}
+
+// TestExpansionTruncationSame: bounding the expansion does not change
+// its result: the rightmost labels of a long domain-spec are kept.
+func TestExpansionTruncationSame(t *testing.T) {
+	env := &macroEnv{sender: "abc.def@ex.test", local: "abc.def", domain: "ex.test", ip: addr("192.0.2.1")}
+	for _, spec := range []string{
+		strings.Repeat("%{l}.", 200) + "end.test",
+		strings.Repeat("%{d}", 300) + ".end.test",
+		strings.Repeat("x", 300) + "." + strings.Repeat("%{l}", 20) + ".end.test",
+		strings.Repeat("a.", 130) + "end.test",
+		strings.Repeat("%{l}", 300),
+	} {
+		got, err := expandMacros(spec, env, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The reference: expand without a bound, then truncate.
+		var full strings.Builder
+		for i := 0; i < len(spec); {
+			if strings.HasPrefix(spec[i:], "%{l}") {
+				full.WriteString(env.local)
+				i += 4
+			} else if strings.HasPrefix(spec[i:], "%{d}") {
+				full.WriteString(env.domain)
+				i += 4
+			} else {
+				full.WriteByte(spec[i])
+				i++
+			}
+		}
+		if want := truncateDomain(full.String()); got != want {
+			t.Errorf("%.40q...: got %q, want %q", spec, got, want)
 		}
 	}
 }
