@@ -114,6 +114,27 @@ func TestTruncationWithTrailingDot(t *testing.T) {
 	}
 }
 
+// TestHELONameWithAt: RFC 7208 section 2.3 and section 4.3, the HELO
+// identity is the HELO name itself; a name with an "@" is not a domain,
+// so it gives none, not the result of the domain after the "@". The
+// same goes for the null reverse-path, checked as postmaster@<HELO>.
+func TestHELONameWithAt(t *testing.T) {
+	srv := dnstest.Start(t, dnstest.Zone{Name: "attacker.test", Text: `
+		@  TXT "v=spf1 +all"
+	`})
+	c := checker(srv, Options{})
+	for _, helo := range []string{"mail.victim.test@attacker.test", "x@attacker.test"} {
+		o := c.CheckHELO(context.Background(), addr("192.0.2.1"), helo)
+		if o.Result != None {
+			t.Errorf("CheckHELO(%q): %s domain %q, want none", helo, o.Result, o.Domain)
+		}
+		o = c.CheckMailFrom(context.Background(), addr("192.0.2.1"), helo, "")
+		if o.Result != None {
+			t.Errorf("null sender, HELO %q: %s domain %q, want none", helo, o.Result, o.Domain)
+		}
+	}
+}
+
 // TestExpansionMemoryBounded: a record or explanation made of thousands
 // of %{s} macros, with a long sender, must not build megabytes of text
 // that truncation (RFC 7208 section 7.3) or the reply limit throws

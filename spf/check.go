@@ -190,13 +190,14 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 	// RFC 7208 section 2.3 and section 2.4: the HELO identity, and a null
 	// reverse-path, are checked as postmaster@<HELO name>; section 4.3:
 	// a missing local-part is "postmaster".
-	checked := sender
-	if id == HELO || !strings.Contains(sender, "@") {
-		checked = "postmaster@" + helo
-	}
-	local, domain := splitAddr(checked)
-	if local == "" {
-		local = "postmaster"
+	// The HELO name is taken whole: one with an "@" in it is not a
+	// domain (section 4.3), not an address whose domain could be used.
+	local, domain := "postmaster", helo
+	if id != HELO && strings.Contains(sender, "@") {
+		local, domain = splitAddr(sender)
+		if local == "" {
+			local = "postmaster"
+		}
 	}
 	domain = strings.TrimSuffix(domain, ".")
 	o.Domain = domain
@@ -260,7 +261,7 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 
 // validDomain reports whether d is a domain RFC 7208 section 4.3 lets a
 // check use: multi-label, with labels of 1 to 63 octets and no white
-// space or control characters, 253 octets at most, and not an address:
+// space, control characters or "@", 253 octets at most, and not an address:
 // no address literal, and a last label that is not all digits (the
 // toplabel of section 7.1).
 func validDomain(d string) bool {
@@ -278,7 +279,7 @@ func validDomain(d string) bool {
 		return false
 	}
 	for i := 0; i < len(d); i++ {
-		if d[i] <= ' ' || d[i] == 0x7f {
+		if d[i] <= ' ' || d[i] == 0x7f || d[i] == '@' {
 			return false
 		}
 	}
