@@ -3,10 +3,12 @@ package spf
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
@@ -204,5 +206,174 @@ func TestExpansionTruncationSame(t *testing.T) {
 		if want := truncateDomain(full.String()); got != want {
 			t.Errorf("%.40q...: got %q, want %q", spec, got, want)
 		}
+	}
+}
+
+// TestDNSTimeoutIsTempError: RFC 7208 section 4.6.4 and section 5, a
+// lookup that times out in an evaluated term is a temperror, never a
+// pass by a later term, at the top, in an include, in a redirect, in an
+// mx host; and a check whose context is done before it starts is a
+// temperror too, not none.
+func TestDNSTimeoutIsTempError(t *testing.T) {
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "ok.test", Text: `
+			inc    TXT "v=spf1 include:drop.test +all"
+			redir  TXT "v=spf1 redirect=drop.test"
+			a      TXT "v=spf1 a:drop.test +all"
+			mx     TXT "v=spf1 mx:ok.test +all"
+			@      MX  10 host.drop.test.
+			exists TXT "v=spf1 exists:drop.test +all"
+		`},
+		dnstest.Zone{Name: "drop.test", Text: `
+			@     TXT "v=spf1 +all"
+			@     A   192.0.2.1
+			host  A   192.0.2.1
+		`},
+	)
+	srv.SetMode("drop.test", dnstest.Drop())
+	c := checker(srv, Options{Timeout: 700 * time.Millisecond})
+	for _, local := range []string{"inc", "redir", "a", "mx", "exists"} {
+		o := check(t, c, "192.0.2.99", "client.test", "x@"+local+".ok.test")
+		if o.Result != TempError {
+			t.Errorf("%s: %s %q (%v), want temperror", local, o.Result, o.Mechanism, o.Err)
+		}
+	}
+	o := check(t, c, "192.0.2.99", "client.test", "x@drop.test")
+	if o.Result != TempError {
+		t.Errorf("the record lookup timing out: %s (%v), want temperror", o.Result, o.Err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	o = checker(srv, Options{}).CheckMailFrom(ctx, addr("192.0.2.99"), "client.test", "x@a.ok.test")
+	if o.Result != TempError {
+		t.Errorf("a canceled context: %s (%v), want temperror", o.Result, o.Err)
+	}
+	srv.SetMode("drop.test", dnstest.ServFail(2, ""))
+	for _, local := range []string{"inc", "redir", "a", "mx", "exists"} {
+		o := check(t, c, "192.0.2.99", "client.test", "x@"+local+".ok.test")
+		if o.Result != TempError {
+			t.Errorf("%s on SERVFAIL: %s %q (%v), want temperror", local, o.Result, o.Mechanism, o.Err)
+		}
+	}
+}
+
+// TestTXTStrings: RFC 7208 section 3.3, the strings of one TXT record are
+// joined without spaces; section 4.5, only a record that starts with
+// "v=spf1" followed by a space or its end is SPF, whatever its case; a
+// long record (over TCP) is evaluated whole.
+func TestTXTStrings(t *testing.T) {
+	var long strings.Builder
+	long.WriteString(`"v=spf1"`)
+	for i := range 1200 {
+		fmt.Fprintf(&long, ` " ip4:198.51.%d.%d"`, i/250, i%250)
+	}
+	long.WriteString(` " ip4:192.0.2.1 -all"`)
+	srv := dnstest.Start(t, dnstest.Zone{Name: "txt.test", Text: `
+		split    TXT "v=spf1 ip4:192.0." "2.1 -all"
+		nospace  TXT "v=spf1" "ip4:192.0.2.1 -all"
+		upper    TXT "V=SPF1 IP4:192.0.2.1 -ALL"
+		spf10    TXT "v=spf10 +all"
+		only     TXT "v=spf1"
+		other    TXT "v=spf1 ip4:192.0.2.1 -all"
+		other    TXT "spf2.0/pra +all"
+		other    TXT "v=spf1-all"
+		long     TXT ` + long.String() + `
+	`})
+	c := checker(srv, Options{})
+	for _, tt := range []struct {
+		local string
+		want  Result
+	}{
+		{"split", Pass},
+		{"nospace", None},
+		{"upper", Pass},
+		{"spf10", None},
+		{"only", Neutral},
+		{"other", Pass},
+		{"long", Pass},
+	} {
+		o := check(t, c, "192.0.2.1", "client.test", "x@"+tt.local+".txt.test")
+		if o.Result != tt.want {
+			t.Errorf("%s: %s (%v), want %s", tt.local, o.Result, o.Err, tt.want)
+		}
+	}
+}
+
+// TestLookupLimitAccounting: RFC 7208 section 4.6.4, the ten
+// DNS-querying terms are counted over the whole check: the include
+// terms and the terms of included records, redirect=, terms whose lookup
+// failed or was void; exp= is not counted; all, ip4 and ip6 are free.
+func TestLookupLimitAccounting(t *testing.T) {
+	srv := dnstest.Start(t, dnstest.Zone{Name: "lim.test", Text: `
+		; 9 a terms, then redirect=: ten terms, the last one matches
+		nine     TXT "v=spf1 a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test redirect=pass.lim.test"
+		ten      TXT "v=spf1 a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test redirect=pass.lim.test"
+		pass     TXT "v=spf1 ip4:192.0.2.1 ip4:192.0.2.2 ip6:2001:db8::1 all"
+		h        A   198.51.100.1
+		; include counts, and so do the terms of the included record
+		inc      TXT "v=spf1 include:five.lim.test include:four.lim.test ip4:192.0.2.1 -all"
+		five     TXT "v=spf1 a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test ?all"
+		four     TXT "v=spf1 a:h.lim.test a:h.lim.test a:h.lim.test ?all"
+		inc10    TXT "v=spf1 include:five.lim.test include:five.lim.test ip4:192.0.2.1 -all"
+		inc11    TXT "v=spf1 include:five.lim.test include:five.lim.test a:h.lim.test ip4:192.0.2.1 -all"
+		; exp= does not count, the explanation comes back
+		expten   TXT "v=spf1 a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test a:h.lim.test exp=why.lim.test -all"
+		why      TXT "no"
+		; a MX with exactly ten hosts is fine
+		mx10     TXT "v=spf1 mx -all"
+		mx10     MX  1 m1.lim.test.
+		mx10     MX  2 m2.lim.test.
+		mx10     MX  3 m3.lim.test.
+		mx10     MX  4 m4.lim.test.
+		mx10     MX  5 m5.lim.test.
+		mx10     MX  6 m6.lim.test.
+		mx10     MX  7 m7.lim.test.
+		mx10     MX  8 m8.lim.test.
+		mx10     MX  9 m9.lim.test.
+		mx10     MX  10 m10.lim.test.
+		m10      A   192.0.2.1
+	`})
+	c := checker(srv, Options{VoidLookupLimit: 100})
+	for _, tt := range []struct {
+		local string
+		want  Result
+		err   error
+	}{
+		{"nine", Pass, nil},
+		{"ten", PermError, ErrLookupLimit},
+		{"inc", Pass, nil},                   // 2 + 4 + 3 = 9
+		{"inc10", Pass, nil},                 // 2 + 4 + 4 = 10
+		{"inc11", PermError, ErrLookupLimit}, // 2 + 4 + 4 + 1
+		{"expten", Fail, nil},
+		{"mx10", Pass, nil},
+	} {
+		o := check(t, c, "192.0.2.1", "client.test", "x@"+tt.local+".lim.test")
+		if o.Result != tt.want || (tt.err != nil && !errors.Is(o.Err, tt.err)) {
+			t.Errorf("%s: %s (%v), want %s", tt.local, o.Result, o.Err, tt.want)
+		}
+		if tt.local == "expten" && o.Explanation != "no" {
+			t.Errorf("exp= after ten terms: explanation %q, want \"no\"", o.Explanation)
+		}
+	}
+}
+
+// TestPTRNameLimit: RFC 7208 section 4.6.4, only the first ten PTR names
+// are looked at; a name after them that would validate is ignored.
+func TestPTRNameLimit(t *testing.T) {
+	var ptrs strings.Builder
+	for i := 1; i <= 10; i++ {
+		fmt.Fprintf(&ptrs, "77 PTR n%d.ptr.test.\n", i)
+	}
+	ptrs.WriteString("77 PTR good.ptr.test.\n")
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "ptr.test", Text: `
+			@     TXT "v=spf1 ptr -all"
+			good  A   192.0.2.77
+		`},
+		dnstest.Zone{Name: "2.0.192.in-addr.arpa", Text: ptrs.String()},
+	)
+	o := check(t, checker(srv, Options{}), "192.0.2.77", "client.test", "x@ptr.test")
+	if o.Result != Fail {
+		t.Errorf("the eleventh PTR name validates: %s %q (%v), want fail", o.Result, o.Mechanism, o.Err)
 	}
 }
