@@ -377,3 +377,31 @@ func TestPTRNameLimit(t *testing.T) {
 		t.Errorf("the eleventh PTR name validates: %s %q (%v), want fail", o.Result, o.Mechanism, o.Err)
 	}
 }
+
+// TestUnicodeDomain: RFC 8616 section 3, a U-label domain in MAIL FROM
+// or HELO (SMTPUTF8) is looked up as its A-labels, so a domain's -all
+// is not bypassed by writing the domain in Unicode; a name that is no
+// valid IDN gives none.
+func TestUnicodeDomain(t *testing.T) {
+	srv := dnstest.Start(t, dnstest.Zone{Name: "xn--bcher-kva.test", Text: `
+		@     TXT "v=spf1 ip4:192.0.2.1 exp=why.%{d} -all"
+		why   TXT "%{d} %{o} %{h}"
+	`})
+	c := checker(srv, Options{})
+	o := c.CheckMailFrom(context.Background(), addr("192.0.2.99"), "mail.test", "jöran@Bücher.test")
+	if o.Result != Fail {
+		t.Errorf("U-label MAIL FROM domain: %s (%v), want fail", o.Result, o.Err)
+	}
+	if want := "xn--bcher-kva.test xn--bcher-kva.test mail.test"; o.Explanation != want {
+		t.Errorf("explanation %q, want %q", o.Explanation, want)
+	}
+	if o := c.CheckMailFrom(context.Background(), addr("192.0.2.1"), "mail.test", "a@bücher.test"); o.Result != Pass {
+		t.Errorf("U-label MAIL FROM domain, authorized client: %s (%v), want pass", o.Result, o.Err)
+	}
+	if o := c.CheckHELO(context.Background(), addr("192.0.2.99"), "bücher.test"); o.Result != Fail {
+		t.Errorf("U-label HELO: %s (%v), want fail", o.Result, o.Err)
+	}
+	if o := c.CheckMailFrom(context.Background(), addr("192.0.2.99"), "mail.test", "a@b\u00ad\u200d.test"); o.Result != None {
+		t.Errorf("an invalid IDN: %s (%v), want none", o.Result, o.Err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 const (
@@ -188,10 +190,9 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 	defer c.describe(o)
 
 	// RFC 7208 section 2.3 and section 2.4: the HELO identity, and a null
-	// reverse-path, are checked as postmaster@<HELO name>; section 4.3:
-	// a missing local-part is "postmaster".
-	// The HELO name is taken whole: one with an "@" in it is not a
-	// domain (section 4.3), not an address whose domain could be used.
+	// reverse-path, are checked as postmaster@<HELO name>, the name taken
+	// whole (one with an "@" is no domain, section 4.3); section 4.3: a
+	// missing local-part is "postmaster".
 	local, domain := "postmaster", helo
 	if id != HELO && strings.Contains(sender, "@") {
 		local, domain = splitAddr(sender)
@@ -199,7 +200,13 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 			local = "postmaster"
 		}
 	}
-	domain = strings.TrimSuffix(domain, ".")
+	// RFC 8616 section 3: a domain with U-labels (SMTPUTF8) is looked up,
+	// and expanded in macros, as its A-labels; one that is no valid IDN
+	// is malformed (section 4.3).
+	domain, idnErr := toASCII(strings.TrimSuffix(domain, "."))
+	if h, err := toASCII(helo); err == nil {
+		helo = h
+	}
 	o.Domain = domain
 	o.env = macroEnv{
 		sender:   local + "@" + domain,
@@ -215,9 +222,12 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 		o.Result, o.Err = PermError, fmt.Errorf("spf: check %s: %w", domain, ErrInvalidIP)
 		return o
 	}
-	if !validDomain(domain) {
+	if idnErr != nil || !validDomain(domain) {
 		// Section 4.3: a malformed or single-label domain is "none".
 		o.Result, o.Err = None, fmt.Errorf("spf: check %q: %w", domain, ErrInvalidDomain)
+		if idnErr != nil {
+			o.Err = fmt.Errorf("%w: %w", o.Err, idnErr)
+		}
 		return o
 	}
 
@@ -284,6 +294,22 @@ func validDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// toASCII turns the U-labels of a domain into A-labels (RFC 5891 section
+// 5) with the UTS 46 mapping of golang.org/x/net/idna's lookup profile;
+// an ASCII name is returned as it is.
+func toASCII(d string) (string, error) {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			a, err := idna.Lookup.ToASCII(d)
+			if err != nil {
+				return d, fmt.Errorf("IDNA: %w", err)
+			}
+			return a, nil
+		}
+	}
+	return d, nil
 }
 
 // netipFromIP converts a net.IP, unmapping IPv4 in IPv6.
