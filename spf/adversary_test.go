@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-msgauth/authres"
 	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
 
@@ -403,5 +404,41 @@ func TestUnicodeDomain(t *testing.T) {
 	}
 	if o := c.CheckMailFrom(context.Background(), addr("192.0.2.99"), "mail.test", "a@b\u00ad\u200d.test"); o.Result != None {
 		t.Errorf("an invalid IDN: %s (%v), want none", o.Result, o.Err)
+	}
+}
+
+// TestAuthResultInjection: the HELO name and the MAIL FROM address are
+// the client's words; in an Authentication-Results header (RFC 8601)
+// they must stay one value each, not close a quoted-string and add a
+// result of their own.
+func TestAuthResultInjection(t *testing.T) {
+	srv := dnstest.Start(t, dnstest.Zone{Name: "ok.test", Text: `
+		@  TXT "v=spf1 -all"
+	`})
+	c := checker(srv, Options{})
+	for _, tt := range []struct{ helo, sender string }{
+		{`x\";dkim=pass`, ""},
+		{`x\";dkim=pass`, "a@ok.test"},
+		{"mail.test", `"a\";dkim=pass;x=\"b"@ok.test`},
+		{"mail.test\r\nX-Injected:\tyes", "a@ok.test"},
+	} {
+		o := c.CheckMailFrom(context.Background(), addr("192.0.2.1"), tt.helo, tt.sender)
+		h := authres.Format("mx.example.org", []authres.Result{o.AuthResult()})
+		if strings.ContainsAny(h, "\r\n") {
+			t.Errorf("HELO %q, sender %q: a line break in %q", tt.helo, tt.sender, h)
+			continue
+		}
+		_, results, err := authres.Parse(h)
+		if err != nil {
+			t.Errorf("HELO %q, sender %q: %q does not parse: %v", tt.helo, tt.sender, h, err)
+			continue
+		}
+		if len(results) != 1 {
+			t.Errorf("HELO %q, sender %q: %q has %d results", tt.helo, tt.sender, h, len(results))
+			continue
+		}
+		if _, ok := results[0].(*authres.SPFResult); !ok {
+			t.Errorf("HELO %q, sender %q: %q gives %T", tt.helo, tt.sender, h, results[0])
+		}
 	}
 }
