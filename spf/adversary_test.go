@@ -442,3 +442,47 @@ func TestAuthResultInjection(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressForms: RFC 7208 section 5.6, ip6 networks may end in
+// dotted IPv4 (RFC 4291 section 2.2) and ip4 networks have no leading
+// zeros; an IPv4-mapped client is an IPv4 client (section 5), so ip4
+// matches it and an ip6 network of mapped addresses does not; a record
+// that does not begin with "v=spf1" (a leading space) is no record
+// (section 4.5).
+func TestAddressForms(t *testing.T) {
+	srv := dnstest.Start(t, dnstest.Zone{Name: "addr.test", Text: `
+		embedded  TXT "v=spf1 ip6:2001:db8::192.0.2.1 -all"
+		mapped    TXT "v=spf1 ip6:::ffff:192.0.2.0/120 -all"
+		v4        TXT "v=spf1 ip4:192.0.2.0/24 -all"
+		zeros     TXT "v=spf1 ip4:192.0.2.01 +all"
+		big       TXT "v=spf1 ip4:192.0.2.1/4294967328 +all"
+		v6in4     TXT "v=spf1 ip4:::ffff:192.0.2.1 +all"
+		lead      TXT " v=spf1 +all"
+		dual      TXT "v=spf1 a:h.addr.test/24//64 -all"
+		h         A    192.0.2.77
+		h         AAAA 2001:db8:1::1
+	`})
+	c := checker(srv, Options{})
+	for _, tt := range []struct {
+		ip, local string
+		want      Result
+	}{
+		{"2001:db8::c000:201", "embedded", Pass},
+		{"2001:db8::c000:202", "embedded", Fail},
+		{"::ffff:192.0.2.1", "mapped", Fail},
+		{"::ffff:192.0.2.1", "v4", Pass},
+		{"192.0.2.1", "zeros", PermError},
+		{"192.0.2.1", "big", PermError},
+		{"192.0.2.1", "v6in4", PermError},
+		{"192.0.2.1", "lead", None},
+		{"192.0.2.200", "dual", Pass},
+		{"2001:db8:1::ffff", "dual", Pass},
+		{"2001:db8:2::1", "dual", Fail},
+		{"::ffff:192.0.2.9", "dual", Pass},
+	} {
+		o := check(t, c, tt.ip, "client.test", "x@"+tt.local+".addr.test")
+		if o.Result != tt.want {
+			t.Errorf("%s from %s: %s (%v), want %s", tt.local, tt.ip, o.Result, o.Err, tt.want)
+		}
+	}
+}
