@@ -486,3 +486,67 @@ func TestAddressForms(t *testing.T) {
 		}
 	}
 }
+
+// TestPTRLookedUpOnce: the client's PTR names and their validation (RFC
+// 7208 section 5.5) do not change during a check, so ptr mechanisms and
+// %{p} in several included domains share one PTR query and one address
+// query per name, instead of each domain amplifying eleven queries; the
+// results stay those of section 7.3 (a name below <domain> preferred).
+func TestPTRLookedUpOnce(t *testing.T) {
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "once.test", Text: `
+			@     TXT "v=spf1 include:i1.once.test include:i2.once.test include:i3.once.test ptr ptr:other.test exists:%{p}.top.once.test -all"
+			i1    TXT "v=spf1 exists:%{p}.in.once.test ?all"
+			i2    TXT "v=spf1 ptr:i2.once.test exists:%{p}.in.once.test ?all"
+			i3    TXT "v=spf1 exists:%{p}.in.once.test ?all"
+			mx.i3 A   192.0.2.5
+			mx.i3.once.test.top  A 127.0.0.2
+		`},
+		dnstest.Zone{Name: "other.test", Text: `
+			mx  A 192.0.2.5
+		`},
+		dnstest.Zone{Name: "2.0.192.in-addr.arpa", Text: `
+			5  PTR  mx.other.test.
+			5  PTR  mx.i3.once.test.
+			5  PTR  nx.once.test.
+		`},
+	)
+	c := checker(srv, Options{VoidLookupLimit: 10})
+	o := check(t, c, "192.0.2.5", "client.test", "x@once.test")
+	// The ptr terms: i2's does not match, the top's plain ptr matches
+	// mx.i3.once.test.
+	if o.Result != Pass || o.Mechanism != "ptr" {
+		t.Errorf("%s %q (%v), want pass by ptr", o.Result, o.Mechanism, o.Err)
+	}
+	ptrs, addrs := 0, map[string]int{}
+	for _, q := range srv.Queries() {
+		switch strings.Fields(q.String())[1] {
+		case "PTR":
+			ptrs++
+		case "A", "AAAA":
+			addrs[q.Name]++
+		}
+	}
+	if ptrs != 1 {
+		t.Errorf("%d PTR queries, want 1", ptrs)
+	}
+	for _, n := range []string{"mx.other.test.", "mx.i3.once.test.", "nx.once.test."} {
+		if addrs[n] != 1 {
+			t.Errorf("%s queried %d times, want once", n, addrs[n])
+		}
+	}
+	// %{p} with the domain of the record: i3's exists asks for
+	// mx.i3.once.test.in.once.test, the top's exists is not reached.
+	srv.ResetQueries()
+	o = check(t, c, "192.0.2.5", "client.test", "x@i3.once.test")
+	if o.Result != Neutral {
+		t.Errorf("i3 alone: %s %q (%v), want neutral", o.Result, o.Mechanism, o.Err)
+	}
+	found := false
+	for _, q := range srv.Queries() {
+		found = found || q.Name == "mx.i3.once.test.in.once.test."
+	}
+	if !found {
+		t.Errorf("%%{p} in i3 did not pick the name below i3.once.test: %v", srv.Queries())
+	}
+}
