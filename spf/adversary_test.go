@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -548,5 +549,25 @@ func TestPTRLookedUpOnce(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("%%{p} in i3 did not pick the name below i3.once.test: %v", srv.Queries())
+	}
+}
+
+// TestZonedClient: the zone of a link-local client address names an
+// interface of this host, not part of the address (RFC 4007 section 11);
+// ip6 and the macros see the address alone.
+func TestZonedClient(t *testing.T) {
+	srv := dnstest.Start(t, dnstest.Zone{Name: "zone.test", Text: `
+		@   TXT "v=spf1 ip6:fe80::/64 -all"
+		exp TXT "v=spf1 -all exp=why.zone.test"
+		why TXT "%{c} %{i}"
+	`})
+	c := checker(srv, Options{})
+	ip := netip.MustParseAddr("fe80::1%eth0")
+	if o := c.CheckMailFrom(context.Background(), ip, "client.test", "x@zone.test"); o.Result != Pass || o.IP.Zone() != "" {
+		t.Errorf("fe80::1%%eth0: %s (%v), IP %v, want pass for fe80::1", o.Result, o.Err, o.IP)
+	}
+	o := c.CheckMailFrom(context.Background(), ip, "client.test", "x@exp.zone.test")
+	if want := "fe80::1 " + dotIP(netip.MustParseAddr("fe80::1")); o.Explanation != want {
+		t.Errorf("explanation %q, want %q", o.Explanation, want)
 	}
 }

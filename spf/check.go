@@ -185,7 +185,9 @@ func splitAddr(addr string) (local, domain string) {
 }
 
 func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string, id Identity) *Outcome {
-	ip = ip.Unmap()
+	// RFC 7208 section 5: an IPv4-mapped client is an IPv4 client; a
+	// zone names an interface here, not part of the address.
+	ip = ip.Unmap().WithZone("")
 	o := &Outcome{Identity: id, IP: ip, HELO: helo, Sender: sender, Receiver: c.receiver}
 	defer c.describe(o)
 
