@@ -64,7 +64,9 @@
 //     redirect= it is permerror (section 5.2, section 6.1).
 //   - %{p} works in mechanisms and modifiers as in explanations: a
 //     validated name of the client, below <domain> if there is one, from
-//     at most ten PTR names (section 7.3, section 4.6.4).
+//     at most ten PTR names (section 7.3, section 4.6.4). The client's
+//     PTR names are looked up and validated once per check, for every
+//     ptr term and %{p} of every domain.
 //   - The limits of section 4.6.4: Options.LookupLimit DNS-querying terms
 //     (include, a, mx, ptr, exists, redirect=), Options.VoidLookupLimit
 //     lookups that give NXDOMAIN or no records, at most ten MX hosts per
