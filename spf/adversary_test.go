@@ -571,3 +571,26 @@ func TestZonedClient(t *testing.T) {
 		t.Errorf("explanation %q, want %q", o.Explanation, want)
 	}
 }
+
+// TestFailedLookupsCount: RFC 7208 section 4.6.4 limits terms, not
+// successful lookups: ptr terms whose PTR lookup fails (no match, section
+// 5.5) count all the same, so an eleventh term is a permerror.
+func TestFailedLookupsCount(t *testing.T) {
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "fl.test", Text: `
+			ten    TXT "v=spf1 ptr ptr ptr ptr ptr ptr ptr ptr ptr ptr ip4:192.0.2.1 -all"
+			eleven TXT "v=spf1 ptr ptr ptr ptr ptr ptr ptr ptr ptr ptr a ip4:192.0.2.1 -all"
+		`},
+		dnstest.Zone{Name: "2.0.192.in-addr.arpa", Text: `
+			1 PTR x.fl.test.
+		`},
+	)
+	srv.SetMode("2.0.192.in-addr.arpa", dnstest.ServFail(2, ""))
+	c := checker(srv, Options{})
+	if o := check(t, c, "192.0.2.1", "client.test", "x@ten.fl.test"); o.Result != Pass {
+		t.Errorf("ten failing ptr terms, then ip4: %s (%v), want pass", o.Result, o.Err)
+	}
+	if o := check(t, c, "192.0.2.1", "client.test", "x@eleven.fl.test"); o.Result != PermError || !errors.Is(o.Err, ErrLookupLimit) {
+		t.Errorf("ten failing ptr terms and an a: %s (%v), want permerror", o.Result, o.Err)
+	}
+}
