@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 const (
@@ -183,22 +185,30 @@ func splitAddr(addr string) (local, domain string) {
 }
 
 func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string, id Identity) *Outcome {
-	ip = ip.Unmap()
+	// RFC 7208 section 5: an IPv4-mapped client is an IPv4 client; a
+	// zone names an interface here, not part of the address.
+	ip = ip.Unmap().WithZone("")
 	o := &Outcome{Identity: id, IP: ip, HELO: helo, Sender: sender, Receiver: c.receiver}
 	defer c.describe(o)
 
 	// RFC 7208 section 2.3 and section 2.4: the HELO identity, and a null
-	// reverse-path, are checked as postmaster@<HELO name>; section 4.3:
-	// a missing local-part is "postmaster".
-	checked := sender
-	if id == HELO || !strings.Contains(sender, "@") {
-		checked = "postmaster@" + helo
+	// reverse-path, are checked as postmaster@<HELO name>, the name taken
+	// whole (one with an "@" is no domain, section 4.3); section 4.3: a
+	// missing local-part is "postmaster".
+	local, domain := "postmaster", helo
+	if id != HELO && strings.Contains(sender, "@") {
+		local, domain = splitAddr(sender)
+		if local == "" {
+			local = "postmaster"
+		}
 	}
-	local, domain := splitAddr(checked)
-	if local == "" {
-		local = "postmaster"
+	// RFC 8616 section 3: a domain with U-labels (SMTPUTF8) is looked up,
+	// and expanded in macros, as its A-labels; one that is no valid IDN
+	// is malformed (section 4.3).
+	domain, idnErr := toASCII(strings.TrimSuffix(domain, "."))
+	if h, err := toASCII(helo); err == nil {
+		helo = h
 	}
-	domain = strings.TrimSuffix(domain, ".")
 	o.Domain = domain
 	o.env = macroEnv{
 		sender:   local + "@" + domain,
@@ -214,9 +224,12 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 		o.Result, o.Err = PermError, fmt.Errorf("spf: check %s: %w", domain, ErrInvalidIP)
 		return o
 	}
-	if !validDomain(domain) {
+	if idnErr != nil || !validDomain(domain) {
 		// Section 4.3: a malformed or single-label domain is "none".
 		o.Result, o.Err = None, fmt.Errorf("spf: check %q: %w", domain, ErrInvalidDomain)
+		if idnErr != nil {
+			o.Err = fmt.Errorf("%w: %w", o.Err, idnErr)
+		}
 		return o
 	}
 
@@ -260,7 +273,7 @@ func (c *Checker) check(ctx context.Context, ip netip.Addr, helo, sender string,
 
 // validDomain reports whether d is a domain RFC 7208 section 4.3 lets a
 // check use: multi-label, with labels of 1 to 63 octets and no white
-// space or control characters, 253 octets at most, and not an address:
+// space, control characters or "@", 253 octets at most, and not an address:
 // no address literal, and a last label that is not all digits (the
 // toplabel of section 7.1).
 func validDomain(d string) bool {
@@ -278,11 +291,27 @@ func validDomain(d string) bool {
 		return false
 	}
 	for i := 0; i < len(d); i++ {
-		if d[i] <= ' ' || d[i] == 0x7f {
+		if d[i] <= ' ' || d[i] == 0x7f || d[i] == '@' {
 			return false
 		}
 	}
 	return true
+}
+
+// toASCII turns the U-labels of a domain into A-labels (RFC 5891 section
+// 5) with the UTS 46 mapping of golang.org/x/net/idna's lookup profile;
+// an ASCII name is returned as it is.
+func toASCII(d string) (string, error) {
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			a, err := idna.Lookup.ToASCII(d)
+			if err != nil {
+				return d, fmt.Errorf("IDNA: %w", err)
+			}
+			return a, nil
+		}
+	}
+	return d, nil
 }
 
 // netipFromIP converts a net.IP, unmapping IPv4 in IPv6.

@@ -64,7 +64,9 @@
 //     redirect= it is permerror (section 5.2, section 6.1).
 //   - %{p} works in mechanisms and modifiers as in explanations: a
 //     validated name of the client, below <domain> if there is one, from
-//     at most ten PTR names (section 7.3, section 4.6.4).
+//     at most ten PTR names (section 7.3, section 4.6.4). The client's
+//     PTR names are looked up and validated once per check, for every
+//     ptr term and %{p} of every domain.
 //   - The limits of section 4.6.4: Options.LookupLimit DNS-querying terms
 //     (include, a, mx, ptr, exists, redirect=), Options.VoidLookupLimit
 //     lookups that give NXDOMAIN or no records, at most ten MX hosts per
@@ -73,6 +75,15 @@
 //     IPv6 only (section 5.3), exists always A (section 5.7). A DNS
 //     error other than "no such name" or "no records" is temperror,
 //     except in ptr, where it does not match (section 5.5).
+//   - A domain with U-labels in MAIL FROM or HELO (SMTPUTF8) is checked,
+//     and expanded in macros, as its A-labels (RFC 8616 section 3); one
+//     that is no valid IDN gives none. The HELO name is taken whole, so
+//     one with an "@" in it is no domain and gives none too.
+//   - Macro expansion is bounded: a domain-spec keeps, as it expands,
+//     only the right end that truncation to 253 octets can keep (section
+//     7.3; a trailing dot is not counted), and an explanation only what
+//     the reply can carry, so a record that repeats a long macro
+//     thousands of times costs no memory.
 //
 // The openspf RFC 7208 test suite runs against the package (see
 // testdata/PROVENANCE.md); one case is answered otherwise, on purpose:
@@ -112,7 +123,11 @@
 // identity, mechanism (when known) and problem (for errors), to be added
 // at the top of the message. Outcome.AuthResult gives the spf method for
 // an Authentication-Results header (RFC 8601) through
-// github.com/emersion/go-msgauth/authres. For a fail, the domain's exp=
+// github.com/emersion/go-msgauth/authres, with the client's HELO name and
+// address made safe for it (authres.Format does not escape a backslash,
+// so `\"` could end a quoted value and add results of the client's
+// choosing; backslashes, quotes, ";", parentheses and controls become
+// "?"). For a fail, the domain's exp=
 // explanation (section 6.2) is fetched and its macros expanded (section
 // 7); Outcome.SMTPComment carries it, or the configured default, for the
 // reply text.

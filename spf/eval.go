@@ -49,6 +49,15 @@ type evaluator struct {
 	maxLookup uint
 	maxVoid   uint
 	ptrNames  map[string]string // the p macro, per <domain>
+	ptr       *ptrAnswer        // the client's PTR names, once looked up
+}
+
+// ptrAnswer is the PTR lookup of the client and the validation of its
+// names (RFC 7208 section 5.5), made once per check: ptr mechanisms and
+// the p macro of every domain use the same answer.
+type ptrAnswer struct {
+	valid []string // validated names, of the first maxPTRNames
+	err   error    // the PTR lookup's error
 }
 
 // verdict is what check_host() returned for one record.
@@ -196,12 +205,28 @@ func (e *evaluator) ptrName(ctx context.Context) string {
 	if p, ok := e.ptrNames[e.env.domain]; ok {
 		return p
 	}
-	p := validatedName(ctx, e.res, &e.env)
+	p := "unknown"
+	if a := e.validated(ctx); a.err == nil {
+		p = pickName(a.valid, e.env.domain)
+	}
 	if e.ptrNames == nil {
 		e.ptrNames = make(map[string]string)
 	}
 	e.ptrNames[e.env.domain] = p
 	return p
+}
+
+// validated returns the client's validated PTR names, looking them up
+// the first time.
+func (e *evaluator) validated(ctx context.Context) *ptrAnswer {
+	if e.ptr == nil {
+		names, err := e.res.LookupAddr(ctx, e.env.ip.String())
+		e.ptr = &ptrAnswer{err: err}
+		if err == nil {
+			e.ptr.valid = validNames(ctx, e.res, e.env.ip, names)
+		}
+	}
+	return e.ptr
 }
 
 // target is the target-name of m: its expanded domain-spec, or <domain>
@@ -293,6 +318,9 @@ func (e *evaluator) match(ctx context.Context, m *mechanism) (bool, verdict) {
 			return false, permError(fmt.Errorf("%w: %s has more than %d MX hosts", ErrLookupLimit, name, maxMXHosts))
 		}
 		for _, mx := range mxs {
+			if mx == nil {
+				continue // a Resolver's garbage names no host
+			}
 			host := strings.TrimSuffix(mx.Host, ".")
 			if host == "" {
 				continue // a null MX (RFC 7505) names no host
@@ -313,16 +341,17 @@ func (e *evaluator) match(ctx context.Context, m *mechanism) (bool, verdict) {
 	case mechPTR:
 		// Section 5.5: a validated name of the client that is the
 		// target or below it. A failing PTR lookup does not match.
-		names, err := e.res.LookupAddr(ctx, ip.String())
-		if err != nil {
-			if isNotFound(err) {
+		// A void PTR answer counts for each ptr term (section 4.6.4).
+		a := e.validated(ctx)
+		if a.err != nil {
+			if isNotFound(a.err) {
 				if verr := e.void(); verr != nil {
 					return false, permError(verr)
 				}
 			}
 			return false, verdict{}
 		}
-		for _, n := range validNames(ctx, e.res, ip, names) {
+		for _, n := range a.valid {
 			if isSubdomain(n, name) {
 				return true, verdict{}
 			}

@@ -39,12 +39,45 @@ type macroEnv struct {
 	ptr func() string
 }
 
+// maxExplainLen bounds the expansion of an explain-string: the text is
+// cut to maxCommentLen for the reply anyway (explain.go), so the rest is
+// checked for syntax but not built.
+const maxExplainLen = 4 * maxCommentLen
+
+// keepDomainLen is how much of the right end of an expanding domain-spec
+// is kept: truncation (RFC 7208 section 7.3) only ever keeps the
+// rightmost maxDomainLen octets and a trailing dot, and the label
+// boundary before them, so the text left of these can be dropped as the
+// expansion goes, which bounds its memory whatever the record repeats.
+const keepDomainLen = 2 * maxDomainLen
+
 // expandMacros expands the macro-string s of RFC 7208 section 7.1. With
 // explain set it is an explain-string (section 6.2): spaces are allowed and
-// so are the macro letters c, r and t (section 7.2); otherwise it is a
-// domain-spec, and the result is truncated to maxDomainLen (section 7.3).
+// so are the macro letters c, r and t (section 7.2), and the text is cut
+// after maxExplainLen octets; otherwise it is a domain-spec, and the result
+// is truncated to maxDomainLen (section 7.3). The whole of s is checked
+// either way.
 func expandMacros(s string, env *macroEnv, explain bool) (string, error) {
-	var b strings.Builder
+	var b []byte
+	// A macro-expand repeated in s expands once: the values do not
+	// change during one expansion.
+	var seen map[string]string
+	write := func(v string) {
+		switch {
+		case explain:
+			if room := maxExplainLen - len(b); room > 0 {
+				b = append(b, v[:min(len(v), room)]...)
+			}
+		case len(v) > keepDomainLen:
+			b = append(b[:0], v[len(v)-keepDomainLen:]...)
+		default:
+			b = append(b, v...)
+			if len(b) > 2*keepDomainLen {
+				n := copy(b, b[len(b)-keepDomainLen:])
+				b = b[:n]
+			}
+		}
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -55,35 +88,41 @@ func expandMacros(s string, env *macroEnv, explain bool) (string, error) {
 			i++
 			switch s[i] {
 			case '%':
-				b.WriteByte('%')
+				write("%")
 			case '_':
-				b.WriteByte(' ')
+				write(" ")
 			case '-':
-				b.WriteString("%20")
+				write("%20")
 			case '{':
 				end := strings.IndexByte(s[i:], '}')
 				if end < 0 {
 					return "", fmt.Errorf("%w: unterminated %%{ in %q", ErrMacro, s)
 				}
-				v, err := expandOne(s[i+1:i+end], env, explain)
-				if err != nil {
-					return "", err
+				body := s[i+1 : i+end]
+				v, ok := seen[body]
+				if !ok {
+					var err error
+					if v, err = expandOne(body, env, explain); err != nil {
+						return "", err
+					}
+					if seen == nil {
+						seen = make(map[string]string)
+					}
+					seen[body] = v
 				}
-				b.WriteString(v)
+				write(v)
 				i += end
 			default:
 				return "", fmt.Errorf("%w: %%%c in %q", ErrMacro, s[i], s)
 			}
-		case c == ' ' && explain:
-			b.WriteByte(c)
-		case 0x21 <= c && c <= 0x7e:
+		case c == ' ' && explain, 0x21 <= c && c <= 0x7e:
 			// macro-literal: %x21-24 / %x26-7E; "%" was handled above.
-			b.WriteByte(c)
+			write(s[i : i+1])
 		default:
 			return "", fmt.Errorf("%w: character %q in %q", ErrMacro, c, s)
 		}
 	}
-	out := b.String()
+	out := string(b)
 	if !explain {
 		out = truncateDomain(out)
 	}
@@ -247,14 +286,24 @@ func urlEscape(s string) string {
 }
 
 // truncateDomain removes labels from the left of an expanded domain-spec
-// until it is no longer than maxDomainLen (RFC 7208 section 7.3).
+// until it is no longer than maxDomainLen (RFC 7208 section 7.3). A
+// trailing dot (domain-end = "." toplabel ".") is not counted, as the
+// 253 octets of a name are without it.
 func truncateDomain(d string) string {
+	dot := strings.HasSuffix(d, ".")
+	if dot {
+		d = d[:len(d)-1]
+	}
 	for len(d) > maxDomainLen {
 		i := strings.IndexByte(d, '.')
 		if i < 0 {
-			return d[len(d)-maxDomainLen:]
+			d = d[len(d)-maxDomainLen:]
+			break
 		}
 		d = d[i+1:]
+	}
+	if dot {
+		d += "."
 	}
 	return d
 }

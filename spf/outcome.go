@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-msgauth/authres"
 )
@@ -84,14 +85,33 @@ type Outcome struct {
 // best-guess result is not an SPF result: it is reported as none, with
 // the guess in the reason.
 func (o *Outcome) AuthResult() *authres.SPFResult {
-	r := &authres.SPFResult{Value: o.Result.authres(), Reason: o.problem, Helo: o.HELO}
+	r := &authres.SPFResult{Value: o.Result.authres(), Reason: authresSafe(o.problem), Helo: authresSafe(o.HELO)}
 	if o.Identity == MailFrom {
-		r.From = o.env.sender
+		r.From = authresSafe(o.env.sender)
 	}
 	if o.Guessed {
 		r.Value, r.Reason = authres.ResultNone, "best guess "+string(o.Result)
 	}
 	return r
+}
+
+// authresSafe makes a value that came from the client or a record safe
+// for authres.Format, which quotes a value with special characters and
+// escapes its '"' but not a backslash, so that `\"` would end the
+// quoted-string (RFC 8601 section 2.2) and let the rest of the value pose
+// as further results. Backslashes, quotes, ";", parentheses (which
+// readers of the header split on or take for comments), controls and
+// invalid UTF-8 become "?", so the value needs no escape at all.
+func authresSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < ' ' || r == 0x7f || r == utf8.RuneError:
+			return '?'
+		case strings.ContainsRune(`\";()`, r):
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // describe fills in the texts of a finished outcome.

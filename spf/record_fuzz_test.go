@@ -65,7 +65,7 @@ func FuzzParseRecord(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%q: accepted domain-spec %q does not expand: %v", s, spec, err)
 			}
-			if len(name) > maxDomainLen {
+			if len(strings.TrimSuffix(name, ".")) > maxDomainLen {
 				t.Fatalf("%q: %q expands to %d octets", s, spec, len(name))
 			}
 		}

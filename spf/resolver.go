@@ -56,9 +56,15 @@ func validatedName(ctx context.Context, r Resolver, e *macroEnv) string {
 	if err != nil {
 		return "unknown"
 	}
-	valid := validNames(ctx, r, e.ip, names)
+	return pickName(validNames(ctx, r, e.ip, names), e.domain)
+}
+
+// pickName is the p macro's choice among validated names (RFC 7208
+// section 7.3): one that is domain or below it, else the first, else
+// "unknown".
+func pickName(valid []string, domain string) string {
 	for _, n := range valid {
-		if isSubdomain(n, e.domain) {
+		if isSubdomain(n, domain) {
 			return n
 		}
 	}
