@@ -124,9 +124,11 @@ func TestEximClientPipeconnect(t *testing.T) {
 
 // TestClientToExim: the client engine with prdr and pipeconnect sends two
 // messages to Exim over STARTTLS: the second connection is L* in Exim's
-// log, and a prdrdeny recipient fails on its own.
+// log, and a prdrdeny recipient fails on its own. Exim logs L* only when
+// the early input is readable as it writes its banner; the connect ACL's
+// delay makes sure it is, however late the client is scheduled.
 func TestClientToExim(t *testing.T) {
-	exim := interop.StartExim(t, "")
+	exim := interop.StartExim(t, "acl_smtp_connect = accept delay = 1s")
 	addr := interop.Addr(exim.Port)
 	cache := &pipeconnect.MemoryCache{}
 	pc := &pipeconnect.Client{Cache: cache}
