@@ -115,13 +115,16 @@ func buildDSN(hostname string, q *queued, failed []*queuedRcpt, original io.Read
 // maxDSNLine cut into continuation lines (section 2.1.1).
 func copyHeaderSection(w io.Writer, r io.Reader) error {
 	br := bufio.NewReader(io.LimitReader(r, maxDSNHeaders))
-	for {
+	for first := true; ; {
 		line, err := br.ReadString('\n')
 		line = strings.TrimSuffix(line, "\n")
 		line = strings.TrimSuffix(line, "\r")
-		if line == "" {
+		if line == "" || !headerLine(line, first) {
+			// The end of the header section, or a message without
+			// one: what follows is body and stays out of the DSN.
 			return nil
 		}
+		first = false
 		line = printable(line)
 		for prefix := ""; line != ""; prefix = " " {
 			n := min(len(line), maxDSNLine-len(prefix))
@@ -134,6 +137,26 @@ func copyHeaderSection(w io.Writer, r io.Reader) error {
 			return nil
 		}
 	}
+}
+
+// headerLine reports whether line can stand in a header section: a
+// field's first line, "name:" with a name of printable ASCII but the
+// colon (RFC 5322 section 2.2), or, after one, a folded continuation
+// line (section 2.2.3).
+func headerLine(line string, first bool) bool {
+	if line[0] == ' ' || line[0] == '\t' {
+		return !first
+	}
+	name, _, ok := strings.Cut(line, ":")
+	if !ok || name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 33 || name[i] > 126 {
+			return false
+		}
+	}
+	return true
 }
 
 // printable replaces the controls of s but HTAB with "?", byte by byte

@@ -152,3 +152,25 @@ func TestDSNHeaderCopyBounded(t *testing.T) {
 		checkSMTPData(t, b.Bytes())
 	}
 }
+
+// A message without an empty line after its header section still has a
+// body: the first line that is no header field (RFC 5322 section 2.2)
+// ends the copy, so the body of a malformed message stays out of the DSN.
+func TestDSNHeaderCopyStopsAtBody(t *testing.T) {
+	for original, want := range map[string]string{
+		"Subject: hi\r\nsecret body line\r\nX-Looks: like a field\r\n": "Subject: hi\r\n",
+		"Subject: hi\r\n folded\r\n\tmore\r\nFrom: a\r\n\r\nbody\r\n":  "Subject: hi\r\n folded\r\n\tmore\r\nFrom: a\r\n",
+		" starts folded: v\r\nSubject: x\r\n":                          "",
+		"Bad name: v\r\nSubject: x\r\n":                                "",
+		":empty name\r\nSubject: x\r\n":                                "",
+		"From x@y Mon Jan  1\r\nSubject: x\r\n":                        "",
+	} {
+		var b bytes.Buffer
+		if err := copyHeaderSection(&b, strings.NewReader(original)); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != want {
+			t.Errorf("copy of %q = %q, want %q", original, b.String(), want)
+		}
+	}
+}
