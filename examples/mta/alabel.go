@@ -8,7 +8,7 @@ import (
 )
 
 // aLabelResolver asks its resolver in A-labels whatever name it is given:
-// the SPF and DMARC checks of an SMTPUTF8 message start from a UTF-8
+// the DMARC checks of an SMTPUTF8 message start from a UTF-8
 // domain, and DNS lookups always use A-labels (RFC 6531 section 3.2, as
 // Exim). Names that are ASCII, or do not convert, are asked as they are.
 type aLabelResolver struct{ r *net.Resolver }

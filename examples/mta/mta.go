@@ -155,7 +155,7 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		// is kept for Data (Received-SPF) and, per -spf-reject and
 		// -spf-defer, refuses the transaction.
 		backend = spf.WrapBackend(backend, &spf.Policy{
-			Checker: spf.New(&spf.Options{Resolver: aLabelResolver{m.resolver}, Receiver: cfg.Hostname}),
+			Checker: spf.New(&spf.Options{Resolver: m.resolver, Receiver: cfg.Hostname}), // asks in A-labels itself (RFC 8616)
 			Reject:  cfg.SPFReject,
 			Defer:   cfg.SPFDefer,
 		})
