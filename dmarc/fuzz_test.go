@@ -2,6 +2,7 @@ package dmarc
 
 import (
 	"bufio"
+	"io"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -26,28 +27,40 @@ func FuzzFrom(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		fields, raw, err := readHeader(bufio.NewReader(strings.NewReader(in)), 4096)
-		if err == nil && !strings.HasPrefix(in, string(raw)) {
-			t.Fatalf("raw %q is not a prefix", raw)
+		br := bufio.NewReaderSize(strings.NewReader(in), 16)
+		h, err := readHeader(br, 4096)
+		rest, _ := io.ReadAll(br)
+		if string(h.raw)+string(rest) != in {
+			t.Fatalf("bytes lost: %q + %q", h.raw, rest)
 		}
-		total := 0
-		for _, fl := range fields {
-			total += len(fl.raw)
-			_ = fl.value()
-		}
-		if total > len(raw) {
-			t.Fatalf("fields cover %d bytes of %d", total, len(raw))
-		}
-		d, err := fromDomain(fields)
 		if err != nil {
 			return
 		}
-		if d == "" || d != strings.ToLower(d) || !utf8.ValidString(d) || strings.HasSuffix(d, ".") {
-			t.Fatalf("domain %q from %q", d, in)
+		if h.count() > 0 && (h.start(0) != 0 || h.end() > len(h.raw)) {
+			t.Fatalf("fields %v of %d bytes", h.starts, len(h.raw))
 		}
-		for i := 0; i < len(d); i++ {
-			if d[i] >= 0x80 {
-				t.Fatalf("domain %q is not ASCII", d)
+		for i := range h.count() {
+			f := h.field(i)
+			if len(f) == 0 || i > 0 && (f[0] == ' ' || f[0] == '\t') {
+				t.Fatalf("field %d: %q", i, f)
+			}
+			_ = f.value()
+		}
+		a, err := authorDomains(h, DefaultMaxAuthorDomains)
+		if err != nil {
+			return
+		}
+		if len(a.domains) == 0 && a.noFrom == nil {
+			t.Fatalf("no domain and no reason from %q", in)
+		}
+		for _, d := range a.domains {
+			if d == "" || d != strings.ToLower(d) || !utf8.ValidString(d) || strings.HasSuffix(d, ".") {
+				t.Fatalf("domain %q from %q", d, in)
+			}
+			for i := 0; i < len(d); i++ {
+				if d[i] >= 0x80 {
+					t.Fatalf("domain %q is not ASCII", d)
+				}
 			}
 		}
 	})

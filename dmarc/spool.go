@@ -58,6 +58,14 @@ func (s *spool) reader() io.Reader {
 	return bytes.NewReader(s.mem.Bytes())
 }
 
+// readerFrom reads the message from offset off.
+func (s *spool) readerFrom(off int64) io.Reader {
+	if s.f != nil {
+		return io.NewSectionReader(s.f, off, s.n-off)
+	}
+	return bytes.NewReader(s.mem.Bytes()[off:])
+}
+
 // close removes the temporary file, if any.
 func (s *spool) close() {
 	if s.f != nil {
