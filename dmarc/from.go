@@ -28,6 +28,7 @@ type authors struct {
 	domains []string
 	noFrom  error
 	seen    [][]byte // the domains as written, to skip repeats cheaply
+	p       addrParser
 }
 
 // authorDomains reads the Author Domains of h, at most max distinct ones
@@ -59,44 +60,30 @@ func authorDomains(h *header, max int) (*authors, error) {
 
 // addField adds the domains of one From field body.
 func (a *authors) addField(v []byte, max int) error {
-	var tooMany error
-	n := 0
-	add := func(d []byte, literal bool) {
-		n++
-		if tooMany != nil {
-			return
-		}
-		if literal {
-			a.setNoFrom(fmt.Errorf("%w: domain literal %q", ErrFromDomain, d))
-			return
-		}
-		tooMany = a.add(d, max)
-	}
 	// Parse once to check, then again to add, so that a field that
 	// fails half-way adds nothing but what the lenient reading finds.
-	err := parseAddressList(v, func([]byte, bool) {})
+	p := &a.p
+	err := p.parse(v, nil, 0)
 	if err == nil {
-		parseAddressList(v, add)
-	}
-	if tooMany != nil {
-		return tooMany
-	}
-	if err == nil {
-		if n == 0 {
-			a.setNoFrom(ErrNoAuthor)
+		p.parse(v, a, max)
+		if p.tooMany != nil {
+			return p.tooMany
+		}
+		if p.n == 0 && a.noFrom == nil {
+			a.noFrom = ErrNoAuthor
 		}
 		return nil
 	}
 	// Not RFC 5322: take what looks like a domain after each "@".
-	n = 0
+	n := 0
 	for d := range lenientDomains(v) {
 		n++
 		if err := a.add(d, max); err != nil {
 			return err
 		}
 	}
-	if n == 0 {
-		a.setNoFrom(fmt.Errorf("%w: %w", ErrFromSyntax, err))
+	if n == 0 && a.noFrom == nil {
+		a.noFrom = fmt.Errorf("%w: %w", ErrFromSyntax, err)
 	}
 	return nil
 }
@@ -108,13 +95,15 @@ func (a *authors) add(d []byte, max int) error {
 			return nil
 		}
 	}
-	nd, err := normalizeDomain(string(d))
-	if err != nil {
-		a.setNoFrom(fmt.Errorf("%w: %w", ErrFromDomain, err))
-		return nil
-	}
 	if len(a.seen) < 4*max {
 		a.seen = append(a.seen, bytes.Clone(d))
+	}
+	nd, err := normalizeDomain(string(d))
+	if err != nil {
+		if a.noFrom == nil {
+			a.noFrom = fmt.Errorf("%w: %w", ErrFromDomain, err)
+		}
+		return nil
 	}
 	for _, s := range a.domains {
 		if s == nd {
@@ -126,12 +115,6 @@ func (a *authors) add(d []byte, max int) error {
 	}
 	a.domains = append(a.domains, nd)
 	return nil
-}
-
-func (a *authors) setNoFrom(err error) {
-	if a.noFrom == nil {
-		a.noFrom = err
-	}
 }
 
 // lenientDomains yields, for each "@" in v, the run of domain characters
@@ -159,23 +142,35 @@ func isLetDig(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// errAddr is the syntax error of parseAddressList.
-type errAddr struct {
-	what string
-	at   int
-}
+// The syntax errors of addrParser, allocated once: a header
+// section of many bad From fields costs no memory for them.
+var (
+	errAddrExpectedComma             = errors.New("expected \",\"")
+	errAddrUnterminatedComment       = errors.New("unterminated comment")
+	errAddrUnterminatedQuotedString  = errors.New("unterminated quoted string")
+	errAddrNoAddress                 = errors.New("no address")
+	errAddrBadLocalPart              = errors.New("bad local part")
+	errAddrUnexpected                = errors.New("unexpected \":\"")
+	errAddrBadRoute                  = errors.New("bad route")
+	errAddrUnterminatedRoute         = errors.New("unterminated route")
+	errAddrExpectedAt                = errors.New("expected \"@\"")
+	errAddrExpectedClose             = errors.New("expected \">\"")
+	errAddrNoDomain                  = errors.New("no domain")
+	errAddrUnterminatedDomainLiteral = errors.New("unterminated domain literal")
+	errAddrBadDomain                 = errors.New("bad domain")
+	errAddrUnterminatedGroup         = errors.New("unterminated group")
+	errAddrExpectedCommaOrSemicolon  = errors.New("expected \",\" or \";\"")
+)
 
-func (e *errAddr) Error() string { return fmt.Sprintf("%s at offset %d", e.what, e.at) }
-
-// parseAddressList parses a From field body as an address-list (RFC 5322
+// parse parses a From field body as an address-list (RFC 5322
 // section 3.4), obsolete forms included (section 4.4: routes, empty list
 // elements, CFWS around the dots of local parts and domains, phrases with
-// dots), UTF-8 allowed (RFC 6532 section 3.2), and calls add with the
-// domain of each address, CFWS removed; literal is set for a
-// domain-literal. The body may still be folded. Encoded words (RFC 2047)
+// dots), UTF-8 allowed (RFC 6532 section 3.2), and adds the domain of
+// each address, CFWS removed, to a (none when a is nil: a syntax check);
+// a domain-literal gives a nofrom reason. The body may still be folded. Encoded words (RFC 2047)
 // are atoms of display names, which do not matter here.
-func parseAddressList(v []byte, add func(domain []byte, literal bool)) error {
-	p := &addrParser{s: v, add: add}
+func (p *addrParser) parse(v []byte, a *authors, max int) error {
+	*p = addrParser{s: v, a: a, max: max, buf: p.buf[:0]}
 	for {
 		if err := p.cfws(); err != nil {
 			return err
@@ -197,7 +192,7 @@ func parseAddressList(v []byte, add func(domain []byte, literal bool)) error {
 			return nil
 		}
 		if p.peek() != ',' {
-			return p.fail("expected \",\"")
+			return errAddrExpectedComma
 		}
 		p.i++
 	}
@@ -206,14 +201,34 @@ func parseAddressList(v []byte, add func(domain []byte, literal bool)) error {
 type addrParser struct {
 	s   []byte
 	i   int
-	add func([]byte, bool)
 	buf []byte // a domain written with CFWS inside, put together
+
+	a       *authors // where domains go; nil to check the syntax only
+	max     int      // the limit of distinct domains
+	route   bool     // in an obs-route, whose domains are not authors'
+	n       int      // addresses found
+	tooMany error    // ErrTooManyAuthors, once found
+}
+
+// found notes the domain of one address.
+func (p *addrParser) found(d []byte, literal bool) {
+	if p.route {
+		return
+	}
+	p.n++
+	switch {
+	case p.a == nil || p.tooMany != nil:
+	case literal:
+		if p.a.noFrom == nil {
+			p.a.noFrom = fmt.Errorf("%w: domain literal %q", ErrFromDomain, d)
+		}
+	default:
+		p.tooMany = p.a.add(d, p.max)
+	}
 }
 
 func (p *addrParser) eof() bool  { return p.i >= len(p.s) }
 func (p *addrParser) peek() byte { return p.s[p.i] }
-
-func (p *addrParser) fail(what string) error { return &errAddr{what: what, at: p.i} }
 
 // cfws skips folding white space and comments (RFC 5322 section 3.2.2),
 // nested comments and quoted pairs included.
@@ -226,7 +241,7 @@ func (p *addrParser) cfws() error {
 			depth := 0
 			for {
 				if p.eof() {
-					return p.fail("unterminated comment")
+					return errAddrUnterminatedComment
 				}
 				switch p.peek() {
 				case '\\':
@@ -288,7 +303,7 @@ func (p *addrParser) quoted() error {
 		}
 		p.i++
 	}
-	return p.fail("unterminated quoted string")
+	return errAddrUnterminatedQuotedString
 }
 
 // word reads an atom or a quoted-string, CFWS before it skipped; it
@@ -331,13 +346,13 @@ func (p *addrParser) address(groups bool) error {
 		break
 	}
 	if p.eof() {
-		return p.fail("no address")
+		return errAddrNoAddress
 	}
 	switch p.peek() {
 	case '@':
 		// addr-spec: the words were a local part.
 		if words == 0 || !local || wantWord {
-			return p.fail("bad local part")
+			return errAddrBadLocalPart
 		}
 		p.i++
 		return p.domain()
@@ -346,12 +361,12 @@ func (p *addrParser) address(groups bool) error {
 		return p.angleAddr()
 	case ':':
 		if !groups || words == 0 {
-			return p.fail("unexpected \":\"")
+			return errAddrUnexpected
 		}
 		p.i++
 		return p.group()
 	}
-	return p.fail("no address")
+	return errAddrNoAddress
 }
 
 // angleAddr reads the rest of an angle-addr after "<" (RFC 5322 section
@@ -363,8 +378,7 @@ func (p *addrParser) angleAddr() error {
 	if !p.eof() && (p.peek() == '@' || p.peek() == ',') {
 		// obs-route = obs-domain-list ":"; its domains are not the
 		// author's.
-		add := p.add
-		p.add = func([]byte, bool) {}
+		p.route = true
 		for !p.eof() && p.peek() != ':' {
 			switch p.peek() {
 			case ',':
@@ -372,21 +386,18 @@ func (p *addrParser) angleAddr() error {
 			case '@':
 				p.i++
 				if err := p.domain(); err != nil {
-					p.add = add
 					return err
 				}
 			default:
-				p.add = add
-				return p.fail("bad route")
+				return errAddrBadRoute
 			}
 			if err := p.cfws(); err != nil {
-				p.add = add
 				return err
 			}
 		}
-		p.add = add
+		p.route = false
 		if p.eof() {
-			return p.fail("unterminated route")
+			return errAddrUnterminatedRoute
 		}
 		p.i++
 	}
@@ -398,7 +409,7 @@ func (p *addrParser) angleAddr() error {
 			return err
 		}
 		if !ok {
-			return p.fail("bad local part")
+			return errAddrBadLocalPart
 		}
 		words++
 		if err := p.cfws(); err != nil {
@@ -410,7 +421,7 @@ func (p *addrParser) angleAddr() error {
 		p.i++
 	}
 	if p.eof() || p.peek() != '@' {
-		return p.fail("expected \"@\"")
+		return errAddrExpectedAt
 	}
 	p.i++
 	if err := p.domain(); err != nil {
@@ -420,7 +431,7 @@ func (p *addrParser) angleAddr() error {
 		return err
 	}
 	if p.eof() || p.peek() != '>' {
-		return p.fail("expected \">\"")
+		return errAddrExpectedClose
 	}
 	p.i++
 	return nil
@@ -434,7 +445,7 @@ func (p *addrParser) domain() error {
 		return err
 	}
 	if p.eof() {
-		return p.fail("no domain")
+		return errAddrNoDomain
 	}
 	if p.peek() == '[' {
 		start := p.i
@@ -445,10 +456,10 @@ func (p *addrParser) domain() error {
 			p.i++
 		}
 		if p.eof() {
-			return p.fail("unterminated domain literal")
+			return errAddrUnterminatedDomainLiteral
 		}
 		p.i++
-		p.add(p.s[start:p.i], true)
+		p.found(p.s[start:p.i], true)
 		return nil
 	}
 	start := p.i
@@ -457,7 +468,7 @@ func (p *addrParser) domain() error {
 	for {
 		a := p.atom()
 		if a == nil {
-			return p.fail("bad domain")
+			return errAddrBadDomain
 		}
 		p.buf = append(p.buf, a...)
 		end := p.i
@@ -482,9 +493,9 @@ func (p *addrParser) domain() error {
 		}
 	}
 	if contiguous {
-		p.add(p.s[start:p.i], false)
+		p.found(p.s[start:p.i], false)
 	} else {
-		p.add(p.buf, false)
+		p.found(p.buf, false)
 	}
 	return nil
 }
@@ -497,7 +508,7 @@ func (p *addrParser) group() error {
 			return err
 		}
 		if p.eof() {
-			return p.fail("unterminated group")
+			return errAddrUnterminatedGroup
 		}
 		switch p.peek() {
 		case ';':
@@ -516,7 +527,7 @@ func (p *addrParser) group() error {
 		if !p.eof() && p.peek() == ',' {
 			p.i++
 		} else if p.eof() || p.peek() != ';' {
-			return p.fail("expected \",\" or \";\"")
+			return errAddrExpectedCommaOrSemicolon
 		}
 	}
 }
