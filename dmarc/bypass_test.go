@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/internal/dnstest"
 	"github.com/smtpkit/smtpkit/internal/smtptest"
 )
@@ -348,4 +350,59 @@ func TestSessionLogsDeferral(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "451") || !strings.Contains(out, "broken.example") {
 		t.Fatalf("log:\n%s", out)
 	}
+}
+
+// discardBackend's sessions read each message to its end and keep
+// nothing.
+type discardBackend struct{ n int }
+
+func (b *discardBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return discardSession{b}, nil }
+
+type discardSession struct{ b *discardBackend }
+
+func (discardSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (discardSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discardSession) Reset()                               {}
+func (discardSession) Logout() error                        { return nil }
+func (s discardSession) Data(r io.Reader) error {
+	n, err := io.Copy(io.Discard, r)
+	s.b.n += int(n)
+	return err
+}
+
+// TestSessionHeaderMemory: through the session wrapper, a message of
+// 262144 tiny header fields (1 MiB) costs memory within a small multiple
+// of its size, the client's side and the SMTP server's included: the
+// header section is read once, and no copy of it is made per field.
+func TestSessionHeaderMemory(t *testing.T) {
+	dnsSrv := world(t)
+	be := &discardBackend{}
+	o := sessionOptions(dnsSrv)
+	o.Reject, o.Quarantine = true, true
+	srv := smtptest.Start(t, WrapBackend(be, o))
+	msg := "From: joe@example.org\r\n" + strings.Repeat("a:\r\n", (DefaultMaxHeaderBytes-100)/4) +
+		"Authentication-Results: mx.example.org; dmarc=pass\r\n\r\nbody\r\n"
+	c := smtptest.Dial(t, srv.Addr)
+	c.Expect(220)
+	c.MustCmd("EHLO client.example.com", 250)
+	c.MustCmd("MAIL FROM:<x@example.net>", 250)
+	c.MustCmd("RCPT TO:<postmaster@mx.test>", 250)
+	c.MustCmd("DATA", 354)
+	data := msg + "."
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rep := c.Cmd(data)
+	runtime.ReadMemStats(&after)
+	if rep.Code != 250 || be.n < len(msg)-100 {
+		t.Fatalf("reply %v, %d bytes delivered", rep, be.n)
+	}
+	// The client's copies of the message (2), the spool (2, as it
+	// grows), the index (1), the header section without the forged
+	// field (1).
+	got, limit := after.TotalAlloc-before.TotalAlloc, uint64(7*len(msg))
+	if got > limit {
+		t.Errorf("%d bytes allocated for a message of %d, want at most %d", got, len(msg), limit)
+	}
+	t.Logf("%d bytes allocated for a message of %d", got, len(msg))
 }

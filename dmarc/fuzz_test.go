@@ -2,6 +2,7 @@ package dmarc
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -253,10 +254,18 @@ func FuzzReadHeader(f *testing.F) {
 			if !errors.Is(err, ErrHeaderTooLarge) || max == 0 || len(h.raw) <= max {
 				t.Fatalf("error %v with %d bytes read, limit %d", err, len(h.raw), max)
 			}
+			if _, err := headerOf([]byte(in), max); !errors.Is(err, ErrHeaderTooLarge) {
+				t.Fatalf("in memory: %v", err)
+			}
 			return
 		}
 		if max > 0 && len(h.raw) > max {
 			t.Fatalf("%d bytes read, limit %d", len(h.raw), max)
+		}
+		// The same header section indexed in memory.
+		hm, err := headerOf([]byte(in), max)
+		if err != nil || !bytes.Equal(hm.raw, h.raw) || !slices.Equal(slices.Concat(hm.starts...), slices.Concat(h.starts...)) {
+			t.Fatalf("in memory: %v %q %v, read: %q %v", err, hm.raw, hm.starts, h.raw, h.starts)
 		}
 		off := 0
 		for i := range h.count() {

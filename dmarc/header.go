@@ -147,23 +147,61 @@ func readHeader(br *bufio.Reader, max int) (*header, error) {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return h, err
 		}
-		line = h.raw[start:]
-		switch {
-		case len(line) == 0:
-			// End of input.
-		case isBlankLine(line):
-			h.addStart(start)
+		if h.indexLine(start) {
 			return h, nil
-		case (line[0] == ' ' || line[0] == '\t') && h.n > 0:
-			// A continuation line (RFC 5322 section 2.2.3).
-		default:
-			h.addStart(start)
 		}
 		if errors.Is(err, io.EOF) {
 			h.addStart(len(h.raw))
 			return h, nil
 		}
 	}
+}
+
+// headerOf is readHeader for a message held in memory whole: the header
+// section is indexed where it is, not copied.
+func headerOf(msg []byte, max int) (*header, error) {
+	if max <= 0 || max > math.MaxUint32-1 {
+		max = math.MaxUint32 - 1
+	}
+	h := &header{}
+	for start := 0; ; {
+		end := len(msg)
+		if i := bytes.IndexByte(msg[start:], '\n'); i >= 0 {
+			end = start + i + 1
+		}
+		if end > max {
+			h.raw = msg[:start]
+			return h, fmt.Errorf("%w: over %d bytes", ErrHeaderTooLarge, max)
+		}
+		h.raw = msg[:end]
+		if h.indexLine(start) {
+			return h, nil
+		}
+		if end == len(msg) {
+			h.addStart(end)
+			return h, nil
+		}
+		start = end
+	}
+}
+
+// indexLine indexes the line of h.raw that starts at start, the last:
+// a field of its own, a continuation, or the empty line that ends the
+// header section, for which it reports true.
+func (h *header) indexLine(start int) bool {
+	line := h.raw[start:]
+	switch {
+	case len(line) == 0:
+		// End of input.
+	case isBlankLine(line):
+		h.addStart(start)
+		return true
+	case (line[0] == ' ' || line[0] == '\t') && h.n > 0:
+		// A continuation line (RFC 5322 section 2.2.3).
+	default:
+		h.addStart(start)
+	}
+	return false
 }
 
 func isBlankLine(line []byte) bool {

@@ -334,15 +334,14 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 	if _, err := io.Copy(sp, r); err != nil {
 		return nil, done, s.readError(err)
 	}
-	br := bufio.NewReader(sp.reader())
-	h, err := readHeader(br, s.o.Evaluator.maxHeader)
+	h, body, err := sp.header(s.o.Evaluator.maxHeader)
 	if err != nil {
 		return nil, done, s.readError(err)
 	}
 	spfRes := s.spf()
 	in := &Input{IP: ip, HELO: s.conn.Hostname(), MailFrom: s.from, SPF: spfRes}
 	ctx := context.Background()
-	res, err := s.o.Evaluator.evaluateHeader(ctx, in, h, br)
+	res, err := s.o.Evaluator.evaluateHeader(ctx, in, h, body)
 	if errors.Is(err, ErrTooManyAuthors) {
 		s.log().Info("dmarc: message refused", "err", err, "ip", ip, "mail_from", s.from)
 		return nil, done, errTooManyAuthors
