@@ -399,8 +399,9 @@ func TestSessionHeaderMemory(t *testing.T) {
 	}
 	// The client's copies of the message (2), the spool (2, as it
 	// grows), the index (1), the header section without the forged
-	// field (1).
-	got, limit := after.TotalAlloc-before.TotalAlloc, uint64(7*len(msg))
+	// field (1); and some room for the race detector, which makes
+	// sync.Pool drop buffers.
+	got, limit := after.TotalAlloc-before.TotalAlloc, uint64(10*len(msg))
 	if got > limit {
 		t.Errorf("%d bytes allocated for a message of %d, want at most %d", got, len(msg), limit)
 	}
