@@ -76,6 +76,37 @@ func FormatAuthResults(authservID string, results []authres.Result) string {
 	return b.String()
 }
 
+// withoutAuthResults returns the header section without the
+// Authentication-Results fields whose authserv-id is id (RFC 8601
+// section 5: a receiver removes the fields that claim to be its own
+// before adding its own), compared without regard to case and to a
+// final dot. It returns h.raw itself when there is none.
+func (h *header) withoutAuthResults(id string) []byte {
+	var kept []byte
+	last := 0 // start of the bytes not yet copied to kept
+	for i := range h.count() {
+		f := h.field(i)
+		if !f.is("Authentication-Results") || !sameAuthServID(authservID(string(f.body())), id) {
+			continue
+		}
+		if kept == nil {
+			kept = make([]byte, 0, len(h.raw))
+		}
+		kept = append(kept, h.raw[last:h.start(i)]...)
+		last = h.start(i + 1)
+	}
+	if kept == nil {
+		return h.raw
+	}
+	return append(kept, h.raw[last:]...)
+}
+
+// sameAuthServID compares authserv-ids, which are domain names or
+// similar (RFC 8601 section 2.5): without regard to case or a final dot.
+func sameAuthServID(a, b string) bool {
+	return a != "" && strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
 // authservID extracts the authserv-id of an Authentication-Results field
 // value (RFC 8601 section 2.2: [CFWS] authserv-id, a value, that is a
 // token or a quoted-string). It returns "" when there is none.

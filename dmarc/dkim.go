@@ -3,7 +3,7 @@ package dmarc
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -35,36 +35,119 @@ type DKIMResult struct {
 	Err error
 }
 
-// verifyDKIM checks the message's DKIM signatures with go-msgauth's
-// verifier, its key lookups going to res under ctx.
-func verifyDKIM(ctx context.Context, res Resolver, fields []field, header []byte, body io.Reader, max int) ([]DKIMResult, error) {
-	var selectors []string
-	for _, f := range fields {
-		if strings.EqualFold(f.name, "DKIM-Signature") {
-			selectors = append(selectors, dkimTag(f.value(), "s"))
+// maxSignedFields bounds the h= list of a signature that is verified:
+// go-msgauth's verifier picks each listed field with a scan of the whole
+// header section, so a list of many names would cost time in their
+// square. Real signatures list a few dozen. A longer list is a permerror
+// (RFC 6376 section 6.1 lets a verifier limit the work a message makes).
+const maxSignedFields = 512
+
+var errTooManySigned = fmt.Errorf("dkim: more than %d signed header fields", maxSignedFields)
+
+// verifyDKIM checks the first max DKIM signatures of the message with
+// go-msgauth's verifier, its key lookups going to res under ctx. The
+// verifier gets only the fields that can matter (RFC 6376 section 5.4.2:
+// a signature covers, for each name in h=, the next instance of that
+// field from the bottom): the signatures, and the lowest n instances of
+// each field name listed n times in some h=. The outcome is the same as
+// with the whole header section, but for a signature that lists
+// DKIM-Signature in h=, which is picked among the verified signatures
+// only; and the memory the verifier takes stays small whatever the
+// number of fields.
+func verifyDKIM(ctx context.Context, res Resolver, h *header, body io.Reader, max int) ([]DKIMResult, error) {
+	var (
+		sigs []int // field indexes
+		out  []DKIMResult
+		skip []bool // a signature not given to the verifier
+		need = map[string]int{}
+	)
+	for i := range h.count() {
+		f := h.field(i)
+		if !f.is("DKIM-Signature") {
+			continue
 		}
+		if len(sigs) == max {
+			break
+		}
+		v := f.value()
+		sigs = append(sigs, i)
+		r := DKIMResult{Selector: dkimTag(v, "s")}
+		names := strings.Split(dkimTag(v, "h"), ":")
+		if len(names) > maxSignedFields {
+			r.Domain = normalizeOrLower(dkimTag(v, "d"))
+			r.Result, r.Err = authres.ResultPermError, errTooManySigned
+			skip = append(skip, true)
+		} else {
+			skip = append(skip, false)
+			count := map[string]int{}
+			for _, n := range names {
+				n = strings.ToLower(n)
+				count[n]++
+				need[n] = maxInt(need[n], count[n])
+			}
+		}
+		out = append(out, r)
 	}
-	if len(selectors) == 0 {
+	if len(sigs) == 0 {
 		return nil, nil
 	}
+	keep := make([]uint64, (h.count()+63)/64) // a bit per field
+	var lower []byte
+	for k, i := range sigs {
+		if !skip[k] {
+			keep[i/64] |= 1 << (i % 64)
+		}
+	}
+	for i := h.count() - 1; i >= 0; i-- {
+		f := h.field(i)
+		if f.is("DKIM-Signature") {
+			// The verifier takes every DKIM-Signature it sees for a
+			// signature to verify: it sees those of sigs only.
+			continue
+		}
+		lower = appendLower(lower[:0], f.name())
+		if n := need[string(lower)]; n > 0 {
+			need[string(lower)] = n - 1
+			keep[i/64] |= 1 << (i % 64)
+		}
+	}
+	verified := false
+	var hdr bytes.Buffer
+	for i := range h.count() {
+		if keep[i/64]&(1<<(i%64)) != 0 {
+			hdr.Write(h.field(i))
+		}
+	}
+	for k := range sigs {
+		verified = verified || !skip[k]
+	}
+	if !verified {
+		return out, nil
+	}
+	hdr.WriteString("\r\n")
 	opts := &dkim.VerifyOptions{
 		LookupTXT: func(name string) ([]string, error) {
 			// go-msgauth tells temporary failures apart by the
 			// net.Error the resolver returns, so pass it as it is.
 			return res.LookupTXT(ctx, fqdn(name))
 		},
-		MaxVerifications: max,
 	}
-	verifs, err := dkim.VerifyWithOptions(io.MultiReader(bytes.NewReader(header), body), opts)
-	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
+	verifs, err := dkim.VerifyWithOptions(io.MultiReader(&hdr, body), opts)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]DKIMResult, 0, len(verifs))
-	for i, v := range verifs {
-		r := DKIMResult{Domain: normalizeOrLower(v.Domain), Err: v.Err}
-		if i < len(selectors) {
-			r.Selector = selectors[i]
+	j := 0
+	for k := range out {
+		if skip[k] {
+			continue
 		}
+		if j == len(verifs) {
+			break
+		}
+		v := verifs[j]
+		j++
+		r := &out[k]
+		r.Domain, r.Err = normalizeOrLower(v.Domain), v.Err
 		switch {
 		case v.Err == nil:
 			r.Result = authres.ResultPass
@@ -75,9 +158,26 @@ func verifyDKIM(ctx context.Context, res Resolver, fields []field, header []byte
 		default:
 			r.Result = authres.ResultFail
 		}
-		out = append(out, r)
 	}
 	return out, nil
+}
+
+// appendLower appends b in ASCII lower case to dst.
+func appendLower(dst, b []byte) []byte {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // dkimTag is the value of one tag of a DKIM tag-list (RFC 6376 section

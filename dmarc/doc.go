@@ -16,10 +16,12 @@
 //	r, err := e.Evaluate(ctx, &dmarc.Input{IP: ip, HELO: helo, MailFrom: from, SPF: spfResult}, msg)
 //	// r.Status, r.StatusText, r.UsedDomain, r.DomainPolicy, r.AuthResult()
 //
-// The steps are those of RFC 7489 section 6.6: the Author Domain from the
-// single From field (section 6.6.1; none, several fields, several
-// addresses or an unparsable one give StatusNoFrom with the reason in
-// Result.Err), the policy record at _dmarc.<From domain> and else at its
+// The steps are those of RFC 7489 section 6.6: the Author Domains from
+// the From fields (section 6.6.1), read by an RFC 5322 address parser of
+// this package that knows every form of the grammar, comments, CFWS and
+// the obsolete forms of section 4.4 included (net/mail refuses some), and
+// that still takes the domain after each "@" of a From field it cannot
+// read; the policy record at _dmarc.<From domain> and else at its
 // organisational domain (section 6.6.3; several records, or one with no
 // valid p= and no valid rua=, mean no DMARC), identifier alignment of the
 // SPF-authenticated domain (MAIL FROM, or HELO for a null reverse-path)
@@ -27,6 +29,17 @@
 // or sp= and pct= sampling (section 6.6.4). Organisational domains come
 // from the Public Suffix List compiled into golang.org/x/net/publicsuffix,
 // or from a list file (SuffixList, Exim's dmarc_tld_file).
+//
+// A message with several Author Domains, from several From fields or
+// several addresses in one, is evaluated for each (at most
+// Options.MaxAuthorDomains, default 10), and the strictest result is the
+// message's (Result.Stricter), the others in Result.Authors. No From
+// field, or one that gives no usable domain, is StatusNoFrom with the
+// reason in Result.Err. A header section over Options.MaxHeaderBytes
+// (default 1 MiB, Exim's header_maxsize) is not evaluated: Evaluate
+// fails with ErrHeaderTooLarge, as it does with ErrTooManyAuthors. The
+// header section is read once into one buffer with an index of four
+// bytes a field; memory stays within a small multiple of its size.
 //
 // With Options.DMARCbis the evaluation follows RFC 9989 instead: records
 // and organisational domains are found by the DNS Tree Walk (section
@@ -97,11 +110,19 @@
 // one Authentication-Results field (RFC 8601) on top: the SPF result, one
 // dkim result per signature and the dmarc result with header.from and
 // policy.dmarc. Incoming Authentication-Results fields that claim our
-// authserv-id are removed (RFC 8601 section 5). StatusReject is refused
-// with 550 5.7.1 when SessionOptions.Reject is set; StatusQuarantine (and
-// reject when Reject is off) is marked for the inner session when
-// Quarantine is set, which reads it with Quarantined(conn). Messages of
-// authenticated sessions pass unevaluated.
+// authserv-id (compared without regard to case, after comments and
+// folding) are removed (RFC 8601 section 5), on every path, unevaluated
+// messages included. StatusReject is refused with 550 5.7.1 when
+// SessionOptions.Reject is set; StatusQuarantine (and reject when Reject
+// is off) is marked for the inner session when Quarantine is set, which
+// reads it with Quarantined(conn). StatusNoFrom is handled as reject
+// unless SessionOptions.DeliverNoFrom is set. Of several Author Domains,
+// the one whose handling under the options is the strictest decides. A
+// header section over the limit is refused with 552 5.3.4, a message
+// with too many Author Domains with 550 5.7.1. Messages of authenticated
+// sessions pass unevaluated, with an Authentication-Results field that
+// says none. SessionOptions.Logger gets refusals at info level and a 451
+// after a failed evaluation at warn level.
 //
 //	be := dmarc.WrapBackend(spf.WrapBackend(myBackend, spfPolicy), &dmarc.SessionOptions{
 //		Evaluator:  dmarc.New(&dmarc.Options{Resolver: resolver}),

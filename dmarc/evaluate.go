@@ -62,9 +62,15 @@ type Options struct {
 	MaxSignatures int
 
 	// MaxHeaderBytes bounds the header section held in memory; 0 means
-	// DefaultMaxHeaderBytes. A larger header section makes the status
-	// nofrom.
+	// DefaultMaxHeaderBytes. A larger header section is not evaluated:
+	// Evaluate fails with ErrHeaderTooLarge.
 	MaxHeaderBytes int
+
+	// MaxAuthorDomains bounds the distinct Author Domains of a message,
+	// each evaluated (RFC 7489 section 6.6.1); 0 means
+	// DefaultMaxAuthorDomains. A message with more is not evaluated:
+	// Evaluate fails with ErrTooManyAuthors.
+	MaxAuthorDomains int
 
 	// Now gives the time recorded in each Result; nil means time.Now.
 	Now func() time.Time
@@ -80,6 +86,7 @@ type Evaluator struct {
 	timeout   time.Duration
 	maxSigs   int
 	maxHeader int
+	maxAuthor int
 	now       func() time.Time
 
 	mu  sync.Mutex // guards rnd
@@ -101,6 +108,7 @@ func New(opts *Options) *Evaluator {
 		timeout:   o.Timeout,
 		maxSigs:   o.MaxSignatures,
 		maxHeader: o.MaxHeaderBytes,
+		maxAuthor: o.MaxAuthorDomains,
 		now:       o.Now,
 		rnd:       o.Rand,
 	}
@@ -115,6 +123,9 @@ func New(opts *Options) *Evaluator {
 	}
 	if e.maxHeader <= 0 {
 		e.maxHeader = DefaultMaxHeaderBytes
+	}
+	if e.maxAuthor <= 0 {
+		e.maxAuthor = DefaultMaxAuthorDomains
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -188,6 +199,15 @@ type Result struct {
 	// lower-case A-labels (header.from); "" for nofrom.
 	FromDomain string
 
+	// Authors holds, for a message with several Author Domains (several
+	// From fields, or several addresses in one: RFC 7489 section 6.6.1),
+	// the result of each, in the order of the header section, and one
+	// with StatusNoFrom when a From field or address gave no domain. The
+	// Result itself is a copy of the strictest of them (see Stricter),
+	// with Authors set; the session wrapper applies the one its options
+	// make strictest. nil for a message with one Author Domain, or none.
+	Authors []*Result
+
 	// UsedDomain is the domain whose _dmarc record was used, or the last
 	// one looked up when none was found: Exim's $dmarc_used_domain.
 	UsedDomain string
@@ -244,43 +264,74 @@ type Result struct {
 
 // Evaluate reads a message (header section and body, as received in
 // DATA) once, verifies its DKIM signatures, and evaluates it against the
-// DMARC policy of its From domain (RFC 7489 section 6.6). The error is
-// non-nil only when the message cannot be read; every DMARC outcome,
-// failures included, is in the Result.
+// DMARC policy of each of its Author Domains (RFC 7489 section 6.6). The
+// error is non-nil when the message cannot be read, and when it cannot
+// be evaluated at all: its header section is over MaxHeaderBytes
+// (ErrHeaderTooLarge) or it has more than MaxAuthorDomains Author
+// Domains (ErrTooManyAuthors). Such a message must be refused, not
+// delivered. Every DMARC outcome, failures included, is in the Result.
 func (e *Evaluator) Evaluate(ctx context.Context, in *Input, msg io.Reader) (*Result, error) {
+	br := bufio.NewReaderSize(msg, 32<<10)
+	h, err := readHeader(br, e.maxHeader)
+	if err != nil {
+		return nil, fmt.Errorf("dmarc: reading message: %w", err)
+	}
+	return e.evaluateHeader(ctx, in, h, br)
+}
+
+// evaluateHeader is Evaluate for a message whose header section h has
+// been read, body being the rest.
+func (e *Evaluator) evaluateHeader(ctx context.Context, in *Input, h *header, body io.Reader) (*Result, error) {
 	if in == nil {
 		in = &Input{}
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 
-	r := &Result{IP: in.IP, Received: e.now(), SPF: spfCheck(in)}
-	br := bufio.NewReaderSize(msg, 32<<10)
-	fields, header, err := readHeader(br, e.maxHeader)
+	a, err := authorDomains(h, e.maxAuthor)
 	if err != nil {
-		if !errors.Is(err, errHeaderTooLarge) {
-			return nil, fmt.Errorf("dmarc: reading message: %w", err)
+		return nil, fmt.Errorf("dmarc: %w", err)
+	}
+	base := Result{IP: in.IP, Received: e.now(), SPF: spfCheck(in)}
+	base.DKIM, err = verifyDKIM(ctx, e.res, h, body, e.maxSigs)
+	if err != nil {
+		return nil, fmt.Errorf("dmarc: reading message: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return nil, fmt.Errorf("dmarc: reading message: %w", err)
+	}
+	var results []*Result
+	for _, author := range a.domains {
+		r := base
+		r.DKIM = append([]DKIMResult(nil), base.DKIM...)
+		r.FromDomain = author
+		e.evaluate(ctx, &r, author)
+		results = append(results, &r)
+	}
+	if a.noFrom != nil {
+		r := base
+		r.setNoFrom(a.noFrom)
+		results = append(results, &r)
+	}
+	if len(results) == 1 {
+		return results[0], nil
+	}
+	top := *results[0]
+	for _, r := range results[1:] {
+		if r.Stricter(&top) {
+			top = *r
 		}
-		r.setNoFrom(err)
-		_, err = io.Copy(io.Discard, br)
-		return r, err
 	}
-	r.DKIM, err = verifyDKIM(ctx, e.res, fields, header, br, e.maxSigs)
-	if err != nil {
-		return nil, fmt.Errorf("dmarc: reading message: %w", err)
-	}
-	if _, err := io.Copy(io.Discard, br); err != nil {
-		return nil, fmt.Errorf("dmarc: reading message: %w", err)
-	}
-	author, err := fromDomain(fields)
-	if err != nil {
-		r.setNoFrom(err)
-		return r, nil
-	}
-	r.FromDomain = author
-	e.evaluate(ctx, r, author)
-	return r, nil
+	top.Authors = results
+	return &top, nil
 }
+
+// Stricter reports whether r is a stricter outcome than o, in this order
+// from the strictest: reject, nofrom, temperror, quarantine, none,
+// norecord, accept, off. Evaluate returns the strictest result of a
+// message with several Author Domains; an SMTP server whose options
+// treat statuses otherwise picks among Result.Authors itself.
+func (r *Result) Stricter(o *Result) bool { return r.Status.rank() > o.Status.rank() }
 
 // spfCheck picks the SPF result DMARC uses (RFC 7489 section 4.1): the
 // MAIL FROM identity, or the HELO identity for a null reverse-path.

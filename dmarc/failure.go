@@ -67,15 +67,25 @@ func (rp *Reporter) SendFailure(ctx context.Context, r *Result, mailFrom string,
 	if !r.WantsFailureReport() {
 		return nil
 	}
+	br := bufio.NewReader(msg)
+	h, err := readHeader(br, DefaultMaxHeaderBytes)
+	if err != nil {
+		return fmt.Errorf("dmarc: failure report: %w", err)
+	}
+	return rp.sendFailure(ctx, r, mailFrom, h, br)
+}
+
+// sendFailure is SendFailure for a message whose header section h has
+// been read, body being the rest.
+func (rp *Reporter) sendFailure(ctx context.Context, r *Result, mailFrom string, h *header, br io.Reader) error {
+	if !r.WantsFailureReport() {
+		return nil
+	}
 	dests, derr := rp.destinations(ctx, r.Record.Domain, r.Record.FailureURIs)
 	if len(dests) == 0 {
 		return derr
 	}
-	br := bufio.NewReader(msg)
-	fields, header, err := readHeader(br, DefaultMaxHeaderBytes)
-	if err != nil {
-		return fmt.Errorf("dmarc: failure report: %w", err)
-	}
+	header := h.raw
 	body, err := io.ReadAll(io.LimitReader(br, MaxFailureMessageBytes+1))
 	if err != nil {
 		return fmt.Errorf("dmarc: failure report: %w", err)
@@ -83,8 +93,8 @@ func (rp *Reporter) SendFailure(ctx context.Context, r *Result, mailFrom string,
 	whole := !rp.o.Redact && len(header)+len(body) <= MaxFailureMessageBytes
 	var orig bytes.Buffer
 	if rp.o.Redact {
-		for _, f := range fields {
-			orig.WriteString(redactLocalParts(string(f.raw)))
+		for i := range h.count() {
+			orig.WriteString(redactLocalParts(string(h.field(i))))
 		}
 		mailFrom = redactLocalParts(mailFrom)
 	} else {

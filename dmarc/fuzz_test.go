@@ -2,6 +2,12 @@ package dmarc
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -26,28 +32,40 @@ func FuzzFrom(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		fields, raw, err := readHeader(bufio.NewReader(strings.NewReader(in)), 4096)
-		if err == nil && !strings.HasPrefix(in, string(raw)) {
-			t.Fatalf("raw %q is not a prefix", raw)
+		br := bufio.NewReaderSize(strings.NewReader(in), 16)
+		h, err := readHeader(br, 4096)
+		rest, _ := io.ReadAll(br)
+		if string(h.raw)+string(rest) != in {
+			t.Fatalf("bytes lost: %q + %q", h.raw, rest)
 		}
-		total := 0
-		for _, fl := range fields {
-			total += len(fl.raw)
-			_ = fl.value()
-		}
-		if total > len(raw) {
-			t.Fatalf("fields cover %d bytes of %d", total, len(raw))
-		}
-		d, err := fromDomain(fields)
 		if err != nil {
 			return
 		}
-		if d == "" || d != strings.ToLower(d) || !utf8.ValidString(d) || strings.HasSuffix(d, ".") {
-			t.Fatalf("domain %q from %q", d, in)
+		if h.count() > 0 && (h.start(0) != 0 || h.end() > len(h.raw)) {
+			t.Fatalf("fields %v of %d bytes", h.starts, len(h.raw))
 		}
-		for i := 0; i < len(d); i++ {
-			if d[i] >= 0x80 {
-				t.Fatalf("domain %q is not ASCII", d)
+		for i := range h.count() {
+			f := h.field(i)
+			if len(f) == 0 || i > 0 && (f[0] == ' ' || f[0] == '\t') {
+				t.Fatalf("field %d: %q", i, f)
+			}
+			_ = f.value()
+		}
+		a, err := authorDomains(h, DefaultMaxAuthorDomains)
+		if err != nil {
+			return
+		}
+		if len(a.domains) == 0 && a.noFrom == nil {
+			t.Fatalf("no domain and no reason from %q", in)
+		}
+		for _, d := range a.domains {
+			if d == "" || d != strings.ToLower(d) || !utf8.ValidString(d) || strings.HasSuffix(d, ".") {
+				t.Fatalf("domain %q from %q", d, in)
+			}
+			for i := 0; i < len(d); i++ {
+				if d[i] >= 0x80 {
+					t.Fatalf("domain %q is not ASCII", d)
+				}
 			}
 		}
 	})
@@ -145,4 +163,140 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("%q -> %q", s, out)
 		}
 	})
+}
+
+// FuzzAuthors parses From field bodies (RFC 5322 section 3.4, obsolete
+// forms of section 4.4): no panic, domains normalised, and no domain
+// escapes: every address net/mail reads in the field gives a domain we
+// evaluate, or its domain is one we cannot use either.
+func FuzzAuthors(f *testing.F) {
+	for _, s := range []string{
+		"Joe <joe@example.com>",
+		"(The CEO) ceo@bank.example",
+		"<ceo@bank.example >",
+		"CEO <@relay.example,@b.example:ceo@bank.example>",
+		", , ceo . x @ bank (c) . example, ,",
+		"g: a@x.example, b@y.example;, c@z.example",
+		"\"a@x.example\" <b@y.example",
+		"=?utf-8?q?J=C3=B6e?= <jöe@münchen.example>",
+		"joe@[192.0.2.1]",
+		"undisclosed:;",
+		"\r\n\t(folded (nested \\) comment)) joe@example.com\r\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		a := &authors{}
+		if err := a.addField([]byte(v), DefaultMaxAuthorDomains); err != nil {
+			if !errors.Is(err, ErrTooManyAuthors) {
+				t.Fatalf("%q: %v", v, err)
+			}
+			return
+		}
+		if len(a.domains) == 0 && a.noFrom == nil {
+			t.Fatalf("%q: no domain and no reason", v)
+		}
+		for _, d := range a.domains {
+			if n, err := normalizeDomain(d); err != nil || n != d {
+				t.Fatalf("%q: domain %q not normalised", v, d)
+			}
+		}
+		list, err := addressParser.ParseList(v)
+		if err != nil {
+			return
+		}
+		for _, addr := range list {
+			at := strings.LastIndexByte(addr.Address, '@')
+			if at < 0 {
+				continue
+			}
+			d, err := normalizeDomain(addr.Address[at+1:])
+			if err != nil {
+				continue
+			}
+			if !slices.Contains(a.domains, d) {
+				t.Fatalf("%q: net/mail reads %q, we read %q (%v)", v, addr.Address, a.domains, a.noFrom)
+			}
+		}
+	})
+}
+
+// addressParser is net/mail's, decoding encoded words leniently, as a
+// mail reader might: the reference FuzzAuthors compares with.
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, input io.Reader) (io.Reader, error) { return input, nil },
+}}
+
+// FuzzReadHeader reads header sections through small buffers and a small
+// limit: no byte is lost, on errors too, the fields cover the section in
+// order, and the Authentication-Results filter only removes whole fields.
+func FuzzReadHeader(f *testing.F) {
+	for _, s := range []string{
+		"A: 1\r\nB: 2\r\n\tcontinued\r\nbroken line\r\nC:3\n\nbody\r\n",
+		"Authentication-Results: mx.example.org; none\r\nX: y\r\n\r\n",
+		"Authentication-Results:\r\n (c) MX.example.org. 1; none\r\n\r\n",
+		" leading\r\nFrom: a@b\r\n",
+		"\r\n",
+		"",
+	} {
+		f.Add(s, 16, 64)
+	}
+	f.Fuzz(func(t *testing.T, in string, size, max int) {
+		size = 16 + abs(size)%4096
+		max = abs(max) % 8192
+		br := bufio.NewReaderSize(strings.NewReader(in), size)
+		h, err := readHeader(br, max)
+		rest, _ := io.ReadAll(br)
+		if string(h.raw)+string(rest) != in {
+			t.Fatalf("bytes lost: %q + %q", h.raw, rest)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrHeaderTooLarge) || max == 0 || len(h.raw) <= max {
+				t.Fatalf("error %v with %d bytes read, limit %d", err, len(h.raw), max)
+			}
+			if _, err := headerOf([]byte(in), max); !errors.Is(err, ErrHeaderTooLarge) {
+				t.Fatalf("in memory: %v", err)
+			}
+			return
+		}
+		if max > 0 && len(h.raw) > max {
+			t.Fatalf("%d bytes read, limit %d", len(h.raw), max)
+		}
+		// The same header section indexed in memory.
+		hm, err := headerOf([]byte(in), max)
+		if err != nil || !bytes.Equal(hm.raw, h.raw) || !slices.Equal(slices.Concat(hm.starts...), slices.Concat(h.starts...)) {
+			t.Fatalf("in memory: %v %q %v, read: %q %v", err, hm.raw, hm.starts, h.raw, h.starts)
+		}
+		off := 0
+		for i := range h.count() {
+			if h.start(i) != off || len(h.field(i)) == 0 {
+				t.Fatalf("field %d at %d, want %d", i, h.start(i), off)
+			}
+			off += len(h.field(i))
+		}
+		if off != h.end() || !isBlankLine(h.raw[off:]) && off != len(h.raw) {
+			t.Fatalf("fields end at %d of %q", off, h.raw)
+		}
+		kept := h.withoutAuthResults("mx.example.org")
+		removed := 0
+		for i := range h.count() {
+			fl := h.field(i)
+			if fl.is("Authentication-Results") && sameAuthServID(authservID(string(fl.body())), "mx.example.org") {
+				removed += len(fl)
+			}
+		}
+		if len(kept) != len(h.raw)-removed {
+			t.Fatalf("kept %d of %d bytes, %d removed", len(kept), len(h.raw), removed)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		if n == -n {
+			return 0
+		}
+		return -n
+	}
+	return n
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -84,6 +85,19 @@ type SessionOptions struct {
 	// SpoolMemory is how much of a message is kept in memory; 0 means
 	// DefaultSpoolMemory.
 	SpoolMemory int
+
+	// DeliverNoFrom delivers messages whose status is nofrom (no From
+	// field, or one with no usable domain: RFC 7489 section 6.6.1). By
+	// default the wrapper treats them as the reject policy: refused
+	// with 550 5.7.1 when Reject is set, quarantined when only
+	// Quarantine is. A From field with a usable domain is evaluated
+	// all the same, whatever else the message's From fields hold.
+	DeliverNoFrom bool
+
+	// Logger gets the wrapper's log lines: refusals at info, a 451 after
+	// a failed evaluation, and errors writing the history or sending
+	// reports, at warn. nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // WrapBackend returns a Backend whose sessions are those of be wrapped by
@@ -121,7 +135,10 @@ func sessionDefaults(o *SessionOptions) *SessionOptions {
 // reports, and then rejects the message or passes it on to the inner
 // session, marked for quarantine or not, per its options. Messages of
 // authenticated sessions (RFC 4954), and of clients without an IP
-// address, pass unevaluated with StatusOff. The message is spooled, in
+// address, pass unevaluated with StatusOff, yet with the forged fields
+// removed and our field, which says none, on top. A header section over
+// the Evaluator's MaxHeaderBytes is refused with 552 5.3.4 on every
+// path. The message is spooled, in
 // memory up to SpoolMemory and then in a temporary file, so that large
 // messages do not fill memory.
 //
@@ -273,51 +290,70 @@ type CheckResult struct {
 	Override string
 }
 
-// errLocal is the reply when the message cannot be spooled or read.
-var errLocal = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error in processing"}
+// The replies of the session wrapper.
+var (
+	// errLocal is the reply when the message cannot be spooled, read or
+	// evaluated.
+	errLocal = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Local error in processing"}
+
+	// errHeaderTooLarge refuses a header section over the limit (RFC
+	// 3463 section 3.4: message too big for system), as Exim does past
+	// header_maxsize.
+	errHeaderTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message header section too large"}
+
+	// errTooManyAuthors refuses a message whose From fields name more
+	// domains than can be evaluated.
+	errTooManyAuthors = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Too many author domains in From to evaluate DMARC"}
+)
 
 // evaluate spools and evaluates the message, does what the result and
 // the options say, and returns the message to pass on (nil with an
 // error to refuse it) and a function that releases the spool.
 func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 	nothing := func() {}
-	s.result, s.quarantine = nil, false
+	s.result, s.quarantine, s.extra = nil, false, nil
 	ip, ok := remoteIP(s.conn.Conn())
 	if s.authed || !ok {
+		// Nothing is evaluated, but the header section is read all the
+		// same: its size is bounded, and Authentication-Results fields
+		// claiming our authserv-id go (RFC 8601 section 5).
 		why := "authenticated session"
 		if !s.authed {
 			why = "client has no IP address"
 		}
+		br := bufio.NewReader(r)
+		h, err := readHeader(br, s.o.Evaluator.maxHeader)
+		if err != nil {
+			return nil, nothing, s.readError(err)
+		}
 		s.result = &Result{Status: StatusOff, StatusText: "DMARC not checked: " + why, IP: ip}
-		return r, nothing, nil
+		return s.rewrite(h, br, s.spf()), nothing, nil
 	}
 	sp := &spool{dir: s.o.SpoolDir, limit: s.o.SpoolMemory}
 	done := sp.close
 	if _, err := io.Copy(sp, r); err != nil {
-		// go-smtp's own errors (a message over the size limit) reach
-		// the client as they are.
-		var se *smtp.SMTPError
-		if errors.As(err, &se) {
-			return nil, done, err
-		}
-		s.logf("dmarc: %v", err)
-		return nil, done, errLocal
+		return nil, done, s.readError(err)
 	}
-	var spfRes *authres.SPFResult
-	if s.o.SPF != nil {
-		spfRes = s.o.SPF(s.conn)
+	h, body, err := sp.header(s.o.Evaluator.maxHeader)
+	if err != nil {
+		return nil, done, s.readError(err)
 	}
+	spfRes := s.spf()
 	in := &Input{IP: ip, HELO: s.conn.Hostname(), MailFrom: s.from, SPF: spfRes}
 	ctx := context.Background()
-	res, err := s.o.Evaluator.Evaluate(ctx, in, sp.reader())
+	res, err := s.o.Evaluator.evaluateHeader(ctx, in, h, body)
+	if errors.Is(err, ErrTooManyAuthors) {
+		s.log().Info("dmarc: message refused", "err", err, "ip", ip, "mail_from", s.from)
+		return nil, done, errTooManyAuthors
+	}
 	if err != nil {
-		s.logf("dmarc: %v", err)
+		s.log().Warn("dmarc: evaluation failed, answering 451", "err", err, "ip", ip, "mail_from", s.from)
 		return nil, done, errLocal
 	}
+	res = s.decisive(res)
 	s.result = res
 
 	override := ""
-	s.extra = nil
 	for _, check := range s.o.Checks {
 		cr := check(ctx, s.conn, sp.reader(), res)
 		if cr.Result != nil {
@@ -328,29 +364,30 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 		}
 	}
 
-	action := PolicyNone
-	switch {
-	case res.Status == StatusReject && s.o.Reject:
-		action = PolicyReject
-	case res.Status == StatusReject && s.o.Quarantine, res.Status == StatusQuarantine && s.o.Quarantine:
-		action = PolicyQuarantine
-	}
-	if action != PolicyNone && override != "" {
+	action := s.action(res)
+	if override != "" && res.Status != StatusNoFrom && (action == PolicyReject || action == PolicyQuarantine) {
 		res.Override, action = override, PolicyNone
 	}
 	if s.o.History != nil {
 		if err := s.o.History.Write("", res, action); err != nil {
-			s.logf("%v", err)
+			s.log().Warn("dmarc: history", "err", err)
 		}
 	}
 	if s.o.FailureReports && s.o.Reporter != nil && res.WantsFailureReport() {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		if err := s.o.Reporter.SendFailure(ctx, res, s.from, sp.reader()); err != nil {
-			s.logf("%v", err)
+		rest := sp.readerFrom(int64(len(h.raw)))
+		if err := s.o.Reporter.sendFailure(ctx, res, s.from, h, rest); err != nil {
+			s.log().Warn("dmarc: failure report", "err", err)
 		}
 		cancel()
 	}
 	switch {
+	case action == PolicyReject && res.Status == StatusNoFrom:
+		return nil, done, &smtp.SMTPError{
+			Code:         550,
+			EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+			Message:      replySafe("No usable author domain in From, refused by DMARC (RFC 7489 section 6.6.1)"),
+		}
 	case action == PolicyReject:
 		return nil, done, &smtp.SMTPError{
 			Code:         550,
@@ -358,6 +395,7 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 			Message:      replySafe("Rejected by the DMARC policy of " + res.UsedDomain),
 		}
 	case res.Status == StatusTempError && s.o.DeferTempError:
+		s.log().Warn("dmarc: temporary error, answering 451", "err", res.Err, "domain", res.FromDomain, "ip", ip, "mail_from", s.from)
 		return nil, done, &smtp.SMTPError{
 			Code:         451,
 			EnhancedCode: smtp.EnhancedCode{4, 7, 1},
@@ -365,26 +403,90 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 		}
 	}
 	s.quarantine = action == PolicyQuarantine
-
-	msg, err := s.rewrite(sp, spfRes)
-	if err != nil {
-		s.logf("dmarc: %v", err)
-		return nil, done, errLocal
-	}
-	return msg, done, nil
+	return s.rewrite(h, sp.readerFrom(int64(len(h.raw))), spfRes), done, nil
 }
 
-// rewrite returns the message with our Authentication-Results field on
-// top and the incoming fields that claim our authserv-id removed (RFC
-// 8601 section 5).
-func (s *Session) rewrite(sp *spool, spfRes *authres.SPFResult) (io.Reader, error) {
-	id := s.o.AuthServID
-	if id == "" {
-		id = s.conn.Server().Domain
+// spf is the SPF result of the transaction, nil for none.
+func (s *Session) spf() *authres.SPFResult {
+	if s.o.SPF != nil {
+		return s.o.SPF(s.conn)
 	}
-	if id == "" {
-		id = "localhost"
+	return nil
+}
+
+// readError is the reply when the message cannot be read or spooled.
+// go-smtp's own errors (a message over the size limit) reach the client
+// as they are.
+func (s *Session) readError(err error) error {
+	var se *smtp.SMTPError
+	switch {
+	case errors.As(err, &se):
+		return err
+	case errors.Is(err, ErrHeaderTooLarge):
+		s.log().Info("dmarc: message refused", "err", err, "mail_from", s.from)
+		return errHeaderTooLarge
 	}
+	s.log().Warn("dmarc: reading the message failed, answering 451", "err", err, "mail_from", s.from)
+	return errLocal
+}
+
+// action is what the options make of r: reject (refuse), quarantine,
+// or none (deliver). A nofrom result is refused, or quarantined when only
+// Quarantine is set, unless DeliverNoFrom is set: a From field that
+// cannot be evaluated must not be a way around a policy.
+func (s *Session) action(r *Result) Policy {
+	status := r.Status
+	if status == StatusNoFrom && !s.o.DeliverNoFrom {
+		status = StatusReject
+	}
+	switch {
+	case status == StatusReject && s.o.Reject:
+		return PolicyReject
+	case status == StatusReject && s.o.Quarantine, status == StatusQuarantine && s.o.Quarantine:
+		return PolicyQuarantine
+	}
+	return PolicyNone
+}
+
+// severity orders what the session does with a result: refuse, defer,
+// quarantine, deliver.
+func (s *Session) severity(r *Result) int {
+	switch a := s.action(r); {
+	case a == PolicyReject:
+		return 3
+	case r.Status == StatusTempError && s.o.DeferTempError:
+		return 2
+	case a == PolicyQuarantine:
+		return 1
+	}
+	return 0
+}
+
+// decisive returns, for a message with several Author Domains, the
+// result of the one whose handling under the options is the strictest
+// (RFC 7489 section 6.6.1), Result.Stricter breaking ties; r itself
+// otherwise.
+func (s *Session) decisive(r *Result) *Result {
+	if len(r.Authors) == 0 {
+		return r
+	}
+	best := r.Authors[0]
+	for _, a := range r.Authors[1:] {
+		sa, sb := s.severity(a), s.severity(best)
+		if sa > sb || sa == sb && a.Stricter(best) {
+			best = a
+		}
+	}
+	top := *best
+	top.Authors = r.Authors
+	return &top
+}
+
+// rewrite returns the message, its header section h and the rest, with
+// our Authentication-Results field on top and the incoming fields that
+// claim our authserv-id removed (RFC 8601 section 5).
+func (s *Session) rewrite(h *header, rest io.Reader, spfRes *authres.SPFResult) io.Reader {
+	id := s.authServID()
 	var results []authres.Result
 	if spfRes != nil {
 		results = append(results, spfRes)
@@ -392,30 +494,26 @@ func (s *Session) rewrite(sp *spool, spfRes *authres.SPFResult) (io.Reader, erro
 	results = append(results, s.result.AuthResults()...)
 	results = append(results, s.extra...)
 	ar := FormatAuthResults(id, results)
-
-	br := bufio.NewReader(sp.reader())
-	fields, raw, err := readHeader(br, s.o.Evaluator.maxHeader)
-	if err != nil {
-		// Too large to filter: pass the header section on as it is.
-		return io.MultiReader(strings.NewReader(ar), bytes.NewReader(raw), br), nil
-	}
-	var kept bytes.Buffer
-	total := 0
-	for _, f := range fields {
-		total += len(f.raw)
-		if strings.EqualFold(f.name, "Authentication-Results") && strings.EqualFold(authservID(f.value()), id) {
-			continue
-		}
-		kept.Write(f.raw)
-	}
-	kept.Write(raw[total:]) // the empty line that ends the header section
-	return io.MultiReader(strings.NewReader(ar), &kept, br), nil
+	return io.MultiReader(strings.NewReader(ar), bytes.NewReader(h.withoutAuthResults(id)), rest)
 }
 
-func (s *Session) logf(format string, v ...any) {
-	if srv := s.conn.Server(); srv != nil && srv.ErrorLog != nil {
-		srv.ErrorLog.Printf(format, v...)
+func (s *Session) authServID() string {
+	id := s.o.AuthServID
+	if id == "" {
+		id = s.conn.Server().Domain
 	}
+	if id == "" {
+		id = "localhost"
+	}
+	return id
+}
+
+// log is the logger of the options, or slog's default.
+func (s *Session) log() *slog.Logger {
+	if s.o.Logger != nil {
+		return s.o.Logger
+	}
+	return slog.Default()
 }
 
 // replySafe keeps reply text on one printable ASCII line.

@@ -180,21 +180,25 @@ func TestSessionEnforcement(t *testing.T) {
 		code        int
 		quarantined bool
 		status      Status
+		deliverNone bool // DeliverNoFrom
 	}{
-		{"reject", true, true, "joe@example.com", 550, false, StatusReject},
-		{"reject off, quarantine on", false, true, "joe@example.com", 250, true, StatusReject},
-		{"reject and quarantine off", false, false, "joe@example.com", 250, false, StatusReject},
-		{"quarantine", true, true, "joe@news.example.com", 250, true, StatusQuarantine},
-		{"quarantine off", true, false, "joe@news.example.com", 250, false, StatusQuarantine},
-		{"none", true, true, "joe@none.example.com", 250, false, StatusNone},
-		{"norecord", true, true, "joe@example.net", 250, false, StatusNoRecord},
-		{"nofrom", true, true, "", 250, false, StatusNoFrom},
+		{"reject", true, true, "joe@example.com", 550, false, StatusReject, false},
+		{"reject off, quarantine on", false, true, "joe@example.com", 250, true, StatusReject, false},
+		{"reject and quarantine off", false, false, "joe@example.com", 250, false, StatusReject, false},
+		{"quarantine", true, true, "joe@news.example.com", 250, true, StatusQuarantine, false},
+		{"quarantine off", true, false, "joe@news.example.com", 250, false, StatusQuarantine, false},
+		{"none", true, true, "joe@none.example.com", 250, false, StatusNone, false},
+		{"norecord", true, true, "joe@example.net", 250, false, StatusNoRecord, false},
+		{"nofrom", true, true, "", 550, false, StatusNoFrom, false},
+		{"nofrom, quarantine only", false, true, "", 250, true, StatusNoFrom, false},
+		{"nofrom, delivered", true, true, "", 250, false, StatusNoFrom, true},
+		{"nofrom, enforcing nothing", false, false, "", 250, false, StatusNoFrom, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := &recorder{}
 			o := sessionOptions(dnsSrv)
-			o.Reject, o.Quarantine, o.History = tt.reject, tt.quarantine, hist
+			o.Reject, o.Quarantine, o.History, o.DeliverNoFrom = tt.reject, tt.quarantine, hist, tt.deliverNone
 			srv := startSession(t, rec, o)
 			var msg string
 			if tt.from != "" {
@@ -208,7 +212,11 @@ func TestSessionEnforcement(t *testing.T) {
 			}
 			got := rec.deliveries()
 			if tt.code == 550 {
-				if len(got) != 0 || rep.Text() != "5.7.1 Rejected by the DMARC policy of example.com" {
+				want := "5.7.1 Rejected by the DMARC policy of example.com"
+				if tt.status == StatusNoFrom {
+					want = "5.7.1 No usable author domain in From, refused by DMARC (RFC 7489 section 6.6.1)"
+				}
+				if len(got) != 0 || rep.Text() != want {
 					t.Fatalf("rejected, yet %d deliveries, reply %v", len(got), rep)
 				}
 				return
@@ -228,7 +236,9 @@ func TestSessionEnforcement(t *testing.T) {
 }
 
 // TestSessionAuthenticated: an authenticated session's messages pass
-// untouched, with StatusOff.
+// unevaluated, with StatusOff, and yet lose the Authentication-Results
+// fields that claim our authserv-id (RFC 8601 section 5) for our own,
+// which says none.
 func TestSessionAuthenticated(t *testing.T) {
 	dnsSrv := world(t)
 	rec := &recorder{auth: true}
@@ -243,9 +253,11 @@ func TestSessionAuthenticated(t *testing.T) {
 	c.MustCmd("RCPT TO:<x@example.net>", 250)
 	c.MustCmd("DATA", 354)
 	msg := message("From: joe@example.com")
-	c.MustCmd(msg+".", 250)
+	forged := "Authentication-Results: MX.example.org.; dmarc=pass header.from=example.com\r\n"
+	c.MustCmd(forged+msg+".", 250)
 	got := rec.deliveries()
-	if len(got) != 1 || got[0].data != msg || got[0].result.Status != StatusOff || got[0].result.Value != "" {
+	if len(got) != 1 || got[0].data != "Authentication-Results: mx.example.org; none\r\n"+msg ||
+		got[0].result.Status != StatusOff || got[0].result.Value != "" {
 		t.Fatalf("deliveries %+v", got)
 	}
 	if got[0].result.AuthResult() != nil {

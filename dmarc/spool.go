@@ -1,6 +1,7 @@
 package dmarc
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -56,6 +57,30 @@ func (s *spool) reader() io.Reader {
 		return io.NewSectionReader(s.f, 0, s.n)
 	}
 	return bytes.NewReader(s.mem.Bytes())
+}
+
+// header reads the header section of the message, at most max bytes
+// (readHeader), and returns it with a reader of the rest. A message in
+// memory has its header section indexed where it is.
+func (s *spool) header(max int) (*header, io.Reader, error) {
+	if s.f == nil {
+		h, err := headerOf(s.mem.Bytes(), max)
+		if err != nil {
+			return nil, nil, err
+		}
+		return h, s.readerFrom(int64(len(h.raw))), nil
+	}
+	br := bufio.NewReader(s.reader())
+	h, err := readHeader(br, max)
+	return h, br, err
+}
+
+// readerFrom reads the message from offset off.
+func (s *spool) readerFrom(off int64) io.Reader {
+	if s.f != nil {
+		return io.NewSectionReader(s.f, off, s.n-off)
+	}
+	return bytes.NewReader(s.mem.Bytes()[off:])
 }
 
 // close removes the temporary file, if any.

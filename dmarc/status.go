@@ -27,8 +27,10 @@ const (
 	// without a valid rua=), so DMARC does not apply.
 	StatusNoRecord Status = "norecord"
 
-	// StatusNoFrom: the message has no single usable From address (RFC
-	// 7489 section 6.6.1); Result.Err says why.
+	// StatusNoFrom: the message has no From field, or a From field or
+	// address that gives no usable domain (RFC 7489 section 6.6.1);
+	// Result.Err says why. The session wrapper refuses such messages
+	// unless SessionOptions.DeliverNoFrom is set.
 	StatusNoFrom Status = "nofrom"
 
 	// StatusTempError: a DNS error kept the record, or the organisational
@@ -41,6 +43,28 @@ const (
 	// or a client with no IP address.
 	StatusOff Status = "off"
 )
+
+// rank orders statuses from the most lenient outcome to the strictest,
+// for Result.Stricter.
+func (s Status) rank() int {
+	switch s {
+	case StatusReject:
+		return 7
+	case StatusNoFrom:
+		return 6
+	case StatusTempError:
+		return 5
+	case StatusQuarantine:
+		return 4
+	case StatusNone:
+		return 3
+	case StatusNoRecord:
+		return 2
+	case StatusAccept:
+		return 1
+	}
+	return 0
+}
 
 // Policy is a requested handling of failing mail: the value of the p=, sp=
 // and np= tags (RFC 7489 section 6.3) and the disposition of a message.

@@ -85,6 +85,10 @@ type config struct {
 	DMARCHistory  string
 	DMARCReports  bool
 	DMARCForensic bool
+	// DMARCDeliverNoFrom delivers messages without a usable From domain;
+	// DMARCHeaderMax bounds the header section (Exim header_maxsize).
+	DMARCDeliverNoFrom bool
+	DMARCHeaderMax     int
 
 	// PROXY protocol and SOCKS (issue 8).
 	ProxyRequiredHosts []netip.Prefix
@@ -172,6 +176,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.DMARCHistory, "dmarc-history", "", "with -dmarc, append OpenDMARC history records to this file")
 	fs.BoolVar(&cfg.DMARCReports, "dmarc-reports", false, "with -dmarc-history, send aggregate reports daily through the relay queue")
 	fs.BoolVar(&cfg.DMARCForensic, "dmarc-forensic", false, "with -dmarc, send failure reports (ruf=) where records ask for them")
+	fs.BoolVar(&cfg.DMARCDeliverNoFrom, "dmarc-deliver-nofrom", false, "with -dmarc, deliver messages with no From field or no usable From domain (default: refused with 550 5.7.1)")
+	fs.IntVar(&cfg.DMARCHeaderMax, "dmarc-header-maxsize", 0, "with -dmarc or -arc-verify, refuse a header section over this many bytes with 552 5.3.4; 0 means 1 MiB (Exim header_maxsize)")
 	fs.StringVar(&proxyHosts, "proxy-required-hosts", "", "CIDRs whose connections must start with a PROXY v1/v2 header (Exim proxy_required_hosts)")
 	fs.DurationVar(&cfg.ProxyTimeout, "proxy-timeout", proxyproto.DefaultTimeout, "how long a required host has to send its PROXY header")
 	fs.StringVar(&socks, "socks", "", "deliver outbound through these SOCKS5 proxies, Exim socks_proxy syntax: \"IP [auth=name] [name=U] [pass=P] [port=1080] [tmo=5] : ...\"")

@@ -22,9 +22,15 @@ const dmarcReportInterval = 24 * time.Hour
 // dmarcBackend wraps be with DMARC evaluation at the end of DATA. The SPF
 // result comes from the spf wrapper around it; reject is enforced with
 // 550, quarantine files local copies into the .Junk folder (Session.Data).
+// With -dmarc, a message without a usable From domain is refused like
+// p=reject unless -dmarc-deliver-nofrom; a header section over
+// -dmarc-header-maxsize is refused with 552 5.3.4.
 func (m *mta) dmarcBackend(be smtp.Backend) (smtp.Backend, error) {
 	opts := &dmarc.SessionOptions{
-		Evaluator:  dmarc.New(&dmarc.Options{Resolver: aLabelResolver{m.resolver}}),
+		Evaluator: dmarc.New(&dmarc.Options{
+			Resolver:       aLabelResolver{m.resolver},
+			MaxHeaderBytes: m.cfg.DMARCHeaderMax,
+		}),
 		AuthServID: m.cfg.Hostname,
 		SPF: func(c *smtp.Conn) *authres.SPFResult {
 			if o := spf.FromConn(c); o != nil {
@@ -37,7 +43,9 @@ func (m *mta) dmarcBackend(be smtp.Backend) (smtp.Backend, error) {
 		Reject:         m.cfg.DMARC,
 		Quarantine:     m.cfg.DMARC,
 		FailureReports: m.cfg.DMARCForensic,
+		DeliverNoFrom:  m.cfg.DMARCDeliverNoFrom,
 		SpoolDir:       m.spool.dir,
+		Logger:         m.log,
 	}
 	if m.cfg.ARCVerify {
 		opts.Checks = append(opts.Checks, m.arcCheck)

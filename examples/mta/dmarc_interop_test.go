@@ -171,13 +171,7 @@ func (w *dmarcWorld) send(t *testing.T, c dmarcCase) {
 	if c.tamper {
 		msg = strings.Replace(msg, "Hello,", "Hullo,", 1)
 	}
-	file := filepath.Join(t.TempDir(), "msg.eml")
-	if err := os.WriteFile(file, []byte(msg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := strings.Cut(w.addr, ":")
-	out, err := interop.Run(t, time.Minute, "swaks", "--server", host, "--port", port, "--helo", "client.test",
-		"--from", c.mailFrom, "--to", rcpt, "--data", "@"+file)
+	out, err := swaksData(t, w.addr, c.mailFrom, rcpt, msg)
 	if got := swaksReply(out, "MAIL FROM:<"+c.mailFrom+">"); !strings.HasPrefix(got, c.mail+" ") {
 		t.Fatalf("MAIL FROM reply %q, want %s (swaks: %v)\n%s", got, c.mail, err, out)
 	}
