@@ -33,6 +33,8 @@ const (
 	// RFC 5321 section 6.3: a loop is detected by counting Received
 	// fields; Exim's received_headers_max is 30.
 	defaultMaxReceived = 30
+	// Exim's header_maxsize: the header section of a message, 1 MiB.
+	defaultHeaderMax = 1 << 20
 	// Exim's hosts_max_try.
 	defaultHostsMaxTry = 5
 )
@@ -85,10 +87,8 @@ type config struct {
 	DMARCHistory  string
 	DMARCReports  bool
 	DMARCForensic bool
-	// DMARCDeliverNoFrom delivers messages without a usable From domain;
-	// DMARCHeaderMax bounds the header section (Exim header_maxsize).
+	// DMARCDeliverNoFrom delivers messages without a usable From domain.
 	DMARCDeliverNoFrom bool
-	DMARCHeaderMax     int
 
 	// PROXY protocol and SOCKS (issue 8).
 	ProxyRequiredHosts []netip.Prefix
@@ -132,6 +132,7 @@ type config struct {
 	DataTimeout           time.Duration // a message's whole data phase
 	// Mail loops and relay limits.
 	MaxReceived int    // refuse a message with more Received fields (Exim received_headers_max)
+	HeaderMax   int    // refuse a message whose header section is larger (Exim header_maxsize)
 	HostsMaxTry int    // most addresses tried per delivery attempt (Exim hosts_max_try)
 	SmarthostCA string // PEM roots for the -smarthost certificate; "" means the system's
 }
@@ -177,7 +178,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.DMARCReports, "dmarc-reports", false, "with -dmarc-history, send aggregate reports daily through the relay queue")
 	fs.BoolVar(&cfg.DMARCForensic, "dmarc-forensic", false, "with -dmarc, send failure reports (ruf=) where records ask for them")
 	fs.BoolVar(&cfg.DMARCDeliverNoFrom, "dmarc-deliver-nofrom", false, "with -dmarc, deliver messages with no From field or no usable From domain (default: refused with 550 5.7.1)")
-	fs.IntVar(&cfg.DMARCHeaderMax, "dmarc-header-maxsize", 0, "with -dmarc or -arc-verify, refuse a header section over this many bytes with 552 5.3.4; 0 means 1 MiB (Exim header_maxsize)")
 	fs.StringVar(&proxyHosts, "proxy-required-hosts", "", "CIDRs whose connections must start with a PROXY v1/v2 header (Exim proxy_required_hosts)")
 	fs.DurationVar(&cfg.ProxyTimeout, "proxy-timeout", proxyproto.DefaultTimeout, "how long a required host has to send its PROXY header")
 	fs.StringVar(&socks, "socks", "", "deliver outbound through these SOCKS5 proxies, Exim socks_proxy syntax: \"IP [auth=name] [name=U] [pass=P] [port=1080] [tmo=5] : ...\"")
@@ -201,6 +201,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.MaxConnectionsPerHost, "max-connections-per-host", defaultMaxConnectionsPerHost, "most inbound connections open at once from one client IP (the proxied client behind PROXY), 0 for no limit (Exim smtp_accept_max_per_host)")
 	fs.DurationVar(&cfg.DataTimeout, "data-timeout", defaultDataTimeout, "longest a message's data may take to arrive; each read of it still waits at most -idle-timeout")
 	fs.IntVar(&cfg.MaxReceived, "max-received", defaultMaxReceived, "refuse at the end of data (554 5.4.6) a message that already has more Received fields (Exim received_headers_max)")
+	fs.IntVar(&cfg.HeaderMax, "header-maxsize", defaultHeaderMax, "refuse at the end of data (552 5.3.4) a message whose header section is larger than this many bytes (Exim header_maxsize)")
 	fs.IntVar(&cfg.HostsMaxTry, "hosts-max-try", defaultHostsMaxTry, "most host addresses tried per delivery attempt (Exim hosts_max_try)")
 	fs.StringVar(&cfg.SmarthostCA, "smarthost-ca", "", "PEM file of the CAs that -smarthost-auth trusts for the smarthost's certificate (default: the system's)")
 	if err := fs.Parse(args); err != nil {

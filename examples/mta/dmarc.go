@@ -24,12 +24,12 @@ const dmarcReportInterval = 24 * time.Hour
 // 550, quarantine files local copies into the .Junk folder (Session.Data).
 // With -dmarc, a message without a usable From domain is refused like
 // p=reject unless -dmarc-deliver-nofrom; a header section over
-// -dmarc-header-maxsize is refused with 552 5.3.4.
+// -header-maxsize is refused with 552 5.3.4.
 func (m *mta) dmarcBackend(be smtp.Backend) (smtp.Backend, error) {
 	opts := &dmarc.SessionOptions{
 		Evaluator: dmarc.New(&dmarc.Options{
 			Resolver:       aLabelResolver{m.resolver},
-			MaxHeaderBytes: m.cfg.DMARCHeaderMax,
+			MaxHeaderBytes: m.cfg.HeaderMax,
 		}),
 		AuthServID: m.cfg.Hostname,
 		SPF: func(c *smtp.Conn) *authres.SPFResult {

@@ -75,8 +75,8 @@ func TestDMARCAttacksRefused(t *testing.T) {
 // authserv-id, folded and commented, is gone), and still refuses one whose
 // From fields include bank.test.
 func TestDMARCDeliverNoFrom(t *testing.T) {
-	cfg, err := parseFlags([]string{"-dmarc", "-dmarc-deliver-nofrom", "-dmarc-header-maxsize", "4096"}, nil)
-	if err != nil || !cfg.DMARCDeliverNoFrom || cfg.DMARCHeaderMax != 4096 {
+	cfg, err := parseFlags([]string{"-dmarc", "-dmarc-deliver-nofrom", "-header-maxsize", "4096"}, nil)
+	if err != nil || !cfg.DMARCDeliverNoFrom || cfg.HeaderMax != 4096 {
 		t.Fatalf("flags: %v %+v", err, cfg)
 	}
 	cfg = relayConfig(t, dmarcAttackWorld(t), "127.0.0.1:1")

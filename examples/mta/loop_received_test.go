@@ -73,30 +73,7 @@ func TestMaxReceivedRefusesAtEndOfData(t *testing.T) {
 			cfg.MaxReceived = 30
 			cfg.PRDR = mode != "plain"
 			tm := startMTA(t, cfg)
-			send := func(msg string, rcpts ...string) []smtptest.Reply {
-				c := greet(t, tm.addr)
-				mail := "MAIL FROM:<s@x.test>"
-				if mode == "prdr" {
-					mail += " PRDR"
-				}
-				c.MustCmd(mail, 250)
-				for _, r := range rcpts {
-					c.MustCmd("RCPT TO:<"+r+">", 250)
-				}
-				c.MustCmd("DATA", 354)
-				c.Write(msg + ".\r\n")
-				var reps []smtptest.Reply
-				rep := c.ReadReply()
-				if rep.Code == 353 {
-					// PRDR: a reply per recipient, then the final one.
-					for range rcpts {
-						reps = append(reps, c.ReadReply())
-					}
-					rep = c.ReadReply()
-				}
-				c.MustCmd("QUIT", 221)
-				return append(reps, rep)
-			}
+			send := func(msg string, rcpts ...string) []smtptest.Reply { return sendIn(t, tm.addr, mode, msg, rcpts...) }
 			reps := send(traced(31), "a@example.test", "b@example.test", "far@remote.test")
 			for i, rep := range reps {
 				if i == len(reps)-1 && len(reps) > 1 && rep.Code/100 == 5 {
@@ -116,6 +93,79 @@ func TestMaxReceivedRefusesAtEndOfData(t *testing.T) {
 			}
 			if reps := send(traced(30), "a@example.test", "b@example.test"); reps[len(reps)-1].Code != 250 {
 				t.Fatalf("30 Received fields: replies %v", reps)
+			}
+			only(t, tm.messages(t, "a@example.test", "new"))
+		})
+	}
+}
+
+// sendIn sends msg (dot-stuffed, without the final dot) to rcpts, all of
+// which must be accepted at RCPT, and returns the replies after the data:
+// one, or with mode "prdr" (PRDR requested) one per recipient and the
+// final one.
+func sendIn(t *testing.T, addr, mode, msg string, rcpts ...string) []smtptest.Reply {
+	t.Helper()
+	c := greet(t, addr)
+	mail := "MAIL FROM:<s@x.test>"
+	if mode == "prdr" {
+		mail += " PRDR"
+	}
+	c.MustCmd(mail, 250)
+	for _, r := range rcpts {
+		c.MustCmd("RCPT TO:<"+r+">", 250)
+	}
+	c.MustCmd("DATA", 354)
+	c.Write(msg + ".\r\n")
+	var reps []smtptest.Reply
+	rep := c.ReadReply()
+	if rep.Code == 353 {
+		// PRDR: a reply per recipient, then the final one.
+		for range rcpts {
+			reps = append(reps, c.ReadReply())
+		}
+		rep = c.ReadReply()
+	}
+	c.MustCmd("QUIT", 221)
+	return append(reps, rep)
+}
+
+// A message whose header section is over -header-maxsize is refused at
+// the end of its data with 552 5.3.4 (Exim's header_maxsize), with or
+// without -dmarc, plain and behind the front; the line that crosses the
+// limit may be folded or one long line. A message with a header at the
+// limit and a large body is delivered.
+func TestHeaderMaxsizeRefusesAtEndOfData(t *testing.T) {
+	const max = 4096
+	for _, mode := range []string{"plain", "front", "prdr"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.HeaderMax = max
+			cfg.PRDR = mode != "plain"
+			tm := startMTA(t, cfg)
+			pad := "X-Pad: " + strings.Repeat("p", 90) + "\r\n" // 99 bytes
+			big := strings.Repeat(pad, max/len(pad)+1) + "Subject: x\r\n\r\nbody\r\n"
+			folded := "Subject: " + strings.Repeat("w\r\n ", max/4) + "\r\n\r\nbody\r\n"
+			for name, msg := range map[string]string{"many fields": big, "one folded field": folded} {
+				reps := sendIn(t, tm.addr, mode, msg, "a@example.test", "b@example.test")
+				for i, rep := range reps {
+					if i == len(reps)-1 && len(reps) > 1 && rep.Code/100 == 5 {
+						continue // the final reply after PRDR's: all refused
+					}
+					if rep.Code != 552 || !strings.HasPrefix(rep.Text(), "5.3.4") {
+						t.Fatalf("%s: replies %v", name, reps)
+					}
+				}
+			}
+			if n := len(tm.messages(t, "a@example.test", "new")); n != 0 {
+				t.Fatalf("%d copies of refused messages delivered", n)
+			}
+			// The header section's size counts its empty line: exactly
+			// max bytes in all.
+			fit := strings.Repeat(pad, (max-2)/len(pad))
+			fit += "X-Fill: " + strings.Repeat("f", max-2-len(fit)-len("X-Fill: \r\n")) + "\r\n\r\n"
+			body := strings.Repeat("body line\r\n", 20000)
+			if reps := sendIn(t, tm.addr, mode, fit+body, "a@example.test"); reps[len(reps)-1].Code != 250 {
+				t.Fatalf("header of %d bytes: replies %v", len(fit), reps)
 			}
 			only(t, tm.messages(t, "a@example.test", "new"))
 		})

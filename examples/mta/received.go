@@ -104,16 +104,25 @@ var errTooManyReceived = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedC
 // without case, a folded field once (its continuation lines start with
 // white space), nothing after the empty line that ends the header, so a
 // Received in the body (a forwarded message, a DSN's copy) is not counted.
-// Once the count passes max, Read fails with errTooManyReceived.
+// Once the count passes max, Read fails with errTooManyReceived; once the
+// header section passes maxHeader bytes, with errHeaderTooLarge.
 //
 // The scan keeps a few bytes of state, whatever the length of the lines.
 type receivedCounter struct {
-	r     io.Reader
-	max   int
-	n     int
-	state scanState
-	name  int // bytes of "received" matched so far in stateName
+	r         io.Reader
+	max       int
+	maxHeader int
+	n         int
+	size      int // bytes of the header section so far
+	state     scanState
+	name      int // bytes of "received" matched so far in stateName
 }
+
+// errHeaderTooLarge refuses a message whose header section is over the
+// limit (Exim's header_maxsize): RFC 3463 X.3.4 is "message too big for
+// system".
+var errHeaderTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+	Message: "Header section too large"}
 
 type scanState int
 
@@ -135,15 +144,20 @@ func (rc *receivedCounter) Read(p []byte) (int, error) {
 		if rc.n > rc.max {
 			return n, errTooManyReceived
 		}
+		if rc.maxHeader > 0 && rc.size > rc.maxHeader {
+			return n, errHeaderTooLarge
+		}
 	}
 	return n, err
 }
 
 func (rc *receivedCounter) scan(p []byte) {
 	for _, b := range p {
-		switch rc.state {
-		case stateBody:
+		if rc.state == stateBody {
 			return
+		}
+		rc.size++
+		switch rc.state {
 		case stateLineStart:
 			switch b {
 			case '\n':

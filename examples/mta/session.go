@@ -335,7 +335,11 @@ func (s *session) receive(r io.Reader, filter localFilter) error {
 	if maxReceived <= 0 {
 		maxReceived = defaultMaxReceived
 	}
-	r = &receivedCounter{r: r, max: maxReceived}
+	maxHeader := s.m.cfg.HeaderMax
+	if maxHeader <= 0 {
+		maxHeader = defaultHeaderMax
+	}
+	r = &receivedCounter{r: r, max: maxReceived, maxHeader: maxHeader}
 	size, err := s.m.accept(ri.ID, s.from, header, r, local, s.relayed, flags, filter)
 	if err != nil {
 		s.m.log.Warn("message not accepted", "conn", s.connID(), "id", ri.ID, "from", "<"+s.from+">", "err", err)
