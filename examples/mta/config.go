@@ -66,7 +66,7 @@ type config struct {
 	IdleTimeout   time.Duration
 	ShutdownGrace time.Duration
 
-	// Relay (issue 3).
+	// Relay.
 	RelayFrom     []netip.Prefix
 	Users         string
 	Smarthost     string
@@ -77,12 +77,12 @@ type config struct {
 	MaxAge        time.Duration
 	MaxDeliveries int
 
-	// SPF (issue 5).
+	// SPF.
 	SPF       bool
 	SPFReject spf.Condition
 	SPFDefer  spf.Condition
 
-	// DMARC (issue 5).
+	// DMARC.
 	DMARC         bool
 	DMARCHistory  string
 	DMARCReports  bool
@@ -90,23 +90,23 @@ type config struct {
 	// DMARCDeliverNoFrom delivers messages without a usable From domain.
 	DMARCDeliverNoFrom bool
 
-	// PROXY protocol and SOCKS (issue 8).
+	// PROXY protocol and SOCKS.
 	ProxyRequiredHosts []netip.Prefix
 	ProxyTimeout       time.Duration
 	Socks              []socks5.Proxy
 
-	// DANE and OCSP (issue 7).
+	// DANE and OCSP.
 	DANE        dane.Mode // outbound by MX
 	DNSTrusted  bool      // believe the AD bit of a non-loopback -dns
 	OCSPFile    string    // staple for the server certificate
 	OCSPRefresh bool      // keep OCSPFile fresh from the responder
 	OCSP        ocsp.Mode // outbound: what to ask of a server's staple
 
-	// Events (issue 10).
+	// Events.
 	EventsDB          string // sqlite:PATH or postgres://...
 	EventsLog         bool
 	EventsDenyConnect []netip.Prefix
-	// SMTPUTF8 and REQUIRETLS (issue 9).
+	// SMTPUTF8 and REQUIRETLS.
 	SMTPUTF8   bool // advertise SMTPUTF8, relay internationalised mail
 	RequireTLS bool // advertise REQUIRETLS after STARTTLS, honour it on relay
 
@@ -117,12 +117,12 @@ type config struct {
 	// to, where it checks them (REQUIRETLS); nil means the system's.
 	relayRoots *x509.CertPool
 
-	// ARC (issue 6).
+	// ARC.
 	ARCVerify  bool
 	ARCTrusted []string
 	ARCSign    *arcSigner
 
-	// PRDR and PIPECONNECT (issue 4): the server runs behind the front.
+	// PRDR and PIPECONNECT: the server runs behind the front.
 	PRDR        bool
 	PipeConnect bool
 
@@ -137,7 +137,7 @@ type config struct {
 	SmarthostCA string // PEM roots for the -smarthost certificate; "" means the system's
 }
 
-// parseFlags reads the command line. The flag names are a contract (issue 2)
+// parseFlags reads the command line. The flag names are a contract, documented in the README,
 // that later features extend.
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
