@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/front"
+	"github.com/smtpkit/smtpkit/internal/acceptretry"
 	"github.com/smtpkit/smtpkit/internal/fronttest"
 	"github.com/smtpkit/smtpkit/internal/smtptest"
 )
@@ -25,30 +26,6 @@ import (
 // session hung: generous, for a loaded machine; the point is "cut", not
 // "cut on time".
 const slack = 3 * time.Second
-
-// flakyListener fails Accept with each of errs in turn before it
-// accepts.
-type flakyListener struct {
-	net.Listener
-	mu   sync.Mutex
-	errs []error
-}
-
-func (l *flakyListener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	if len(l.errs) > 0 {
-		err := l.errs[0]
-		l.errs = l.errs[1:]
-		l.mu.Unlock()
-		return nil, err
-	}
-	l.mu.Unlock()
-	return l.Listener.Accept()
-}
-
-func acceptErr(errno syscall.Errno) error {
-	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
-}
 
 // TestAcceptTemporaryErrors: a process out of descriptors (EMFILE,
 // ENFILE), out of buffers or memory, or a connection aborted before
@@ -63,9 +40,9 @@ func TestAcceptTemporaryErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &flakyListener{Listener: l, errs: []error{
-		acceptErr(syscall.EMFILE), acceptErr(syscall.ENFILE), acceptErr(syscall.ECONNABORTED),
-		acceptErr(syscall.ENOBUFS), acceptErr(syscall.ENOMEM), acceptErr(syscall.EMFILE),
+	fl := &acceptretry.Failing{Listener: l, Errs: []error{
+		acceptretry.Errno(syscall.EMFILE), acceptretry.Errno(syscall.ENFILE), acceptretry.Errno(syscall.ECONNABORTED),
+		acceptretry.Errno(syscall.ENOBUFS), acceptretry.Errno(syscall.ENOMEM), acceptretry.Errno(syscall.EMFILE),
 	}}
 	done := make(chan error, 1)
 	go func() { done <- fs.Serve(fl) }()
@@ -78,9 +55,7 @@ func TestAcceptTemporaryErrors(t *testing.T) {
 	}
 
 	permanent := errors.New("listener broken")
-	fl.mu.Lock()
-	fl.errs = []error{acceptErr(syscall.EMFILE), permanent}
-	fl.mu.Unlock()
+	fl.SetErrs(acceptretry.Errno(syscall.EMFILE), permanent)
 	smtptest.Dial(t, l.Addr().String()) // wakes the Accept under way
 	select {
 	case err := <-done:
@@ -103,10 +78,10 @@ func TestAcceptCloseWhileBackingOff(t *testing.T) {
 	}
 	errs := make([]error, 100)
 	for i := range errs {
-		errs[i] = acceptErr(syscall.EMFILE)
+		errs[i] = acceptretry.Errno(syscall.EMFILE)
 	}
 	done := make(chan error, 1)
-	go func() { done <- fs.Serve(&flakyListener{Listener: l, errs: errs}) }()
+	go func() { done <- fs.Serve(&acceptretry.Failing{Listener: l, Errs: errs}) }()
 	time.Sleep(100 * time.Millisecond)
 	fs.Close()
 	select {

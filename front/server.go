@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/smtpkit/smtpkit/internal/acceptretry"
 )
 
 // Limits on what a client may send. They are package constants so that a
@@ -244,7 +244,7 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		delete(s.listeners, l)
 		s.mu.Unlock()
 	}()
-	var delay time.Duration
+	var backoff acceptretry.Backoff
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -254,48 +254,23 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 			if closed || s.ctx.Err() != nil {
 				return ErrServerClosed
 			}
-			if temporaryAccept(err) {
+			if acceptretry.Temporary(err) {
 				// As net/http does: back off from 5 ms to 1 s, so
 				// that a process out of descriptors keeps serving
 				// the connections it has and accepts again when
 				// one ends, rather than exit.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("front: accept failed; retrying", "err", err, "delay", delay)
-				t := time.NewTimer(delay)
-				select {
-				case <-t.C:
-				case <-s.ctx.Done():
-					t.Stop()
-				}
+				s.log.Warn("front: accept failed; retrying", "err", err)
+				backoff.Wait(s.ctx, nil) //nolint:errcheck // s.ctx is checked above
 				continue
 			}
 			return fmt.Errorf("front: accept: %w", err)
 		}
-		delay = 0
+		backoff.Reset()
 		if implicitTLS {
 			nc = tls.Server(nc, s.opts.TLSConfig)
 		}
 		go s.ServeConn(s.ctx, nc) //nolint:errcheck // logged
 	}
-}
-
-// temporaryAccept reports whether an Accept error is worth retrying: a
-// timeout, a process or system out of descriptors or buffers (EMFILE,
-// ENFILE, ENOBUFS, ENOMEM), a connection aborted before it was accepted,
-// or any error that says it is temporary.
-func temporaryAccept(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
-		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
 }
 
 // ServeConn serves one client connection and closes it. It returns when

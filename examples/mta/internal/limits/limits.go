@@ -14,15 +14,16 @@
 package limits
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/acceptretry"
 )
 
 // Defaults.
@@ -33,10 +34,6 @@ const (
 	// maxRefusing bounds the 421 replies being written at once; past it
 	// an excess connection is closed without a reply.
 	maxRefusing = 64
-	// Backoff after a temporary accept error, doubled on each failure in
-	// a row up to maxBackoff (the figures net/http uses).
-	minBackoff = 5 * time.Millisecond
-	maxBackoff = time.Second
 )
 
 // ErrRefused is what the first Read or Write of a connection over the per
@@ -103,25 +100,20 @@ func NewListener(inner net.Listener, opts *Options) *Listener {
 // connection over the limit gets its 421 from a goroutine of its own, so
 // Accept never waits for a client.
 func (l *Listener) Accept() (net.Conn, error) {
-	var delay time.Duration
+	var backoff acceptretry.Backoff
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			if !temporary(err) {
+			if !acceptretry.Temporary(err) {
 				return nil, err
 			}
-			delay = min(max(2*delay, minBackoff), maxBackoff)
-			l.opts.Logger.Warn("accept failed; retrying", "err", err, "in", delay.String())
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-l.done:
-				t.Stop()
+			l.opts.Logger.Warn("accept failed; retrying", "err", err)
+			if _, err := backoff.Wait(context.Background(), l.done); err != nil {
 				return nil, fmt.Errorf("limits: accept: %w", net.ErrClosed)
 			}
 			continue
 		}
-		delay = 0
+		backoff.Reset()
 		l.mu.Lock()
 		full := l.opts.MaxConnections > 0 && l.open >= l.opts.MaxConnections
 		if !full {
@@ -147,26 +139,6 @@ func (l *Listener) Open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.open
-}
-
-// retried are the accept(2) failures that pass: out of descriptors or
-// memory, or a client gone before it was accepted.
-var retried = []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
-	syscall.ECONNABORTED, syscall.EINTR}
-
-// temporary reports whether an accept error is worth a retry: one of
-// retried, or one that says it is temporary, as net/http asks.
-func temporary(err error) bool {
-	if errors.Is(err, net.ErrClosed) {
-		return false
-	}
-	for _, errno := range retried {
-		if errors.Is(err, errno) {
-			return true
-		}
-	}
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
 }
 
 const (

@@ -6,35 +6,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/smtpkit/smtpkit/internal/acceptretry"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// failing is a real loopback listener whose next Accepts fail with errs
-// first, as accept(2) does when the process is out of descriptors.
-type failing struct {
-	net.Listener
-	mu   sync.Mutex
-	errs []error
-}
-
-func (f *failing) Accept() (net.Conn, error) {
-	f.mu.Lock()
-	if len(f.errs) > 0 {
-		err := f.errs[0]
-		f.errs = f.errs[1:]
-		f.mu.Unlock()
-		return nil, err
-	}
-	f.mu.Unlock()
-	return f.Listener.Accept()
-}
 
 func listen(t *testing.T) net.Listener {
 	t.Helper()
@@ -46,12 +27,8 @@ func listen(t *testing.T) net.Listener {
 	return l
 }
 
-func opErr(errno syscall.Errno) error {
-	return &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}
-}
-
 func TestTemporaryAcceptErrorsAreRetried(t *testing.T) {
-	inner := &failing{Listener: listen(t), errs: []error{opErr(syscall.EMFILE), opErr(syscall.ENFILE), opErr(syscall.ECONNABORTED)}}
+	inner := &acceptretry.Failing{Listener: listen(t), Errs: []error{acceptretry.Errno(syscall.EMFILE), acceptretry.Errno(syscall.ENFILE), acceptretry.Errno(syscall.ECONNABORTED)}}
 	l := NewListener(inner, &Options{Logger: quiet})
 	go func() {
 		if c, err := net.Dial("tcp", inner.Addr().String()); err == nil {
@@ -65,8 +42,8 @@ func TestTemporaryAcceptErrorsAreRetried(t *testing.T) {
 	}
 	c.Close()
 	// Anything else is returned as it is.
-	bad := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EINVAL)}
-	inner.errs = []error{bad}
+	bad := acceptretry.Errno(syscall.EINVAL)
+	inner.SetErrs(bad)
 	if _, err := l.Accept(); err != bad {
 		t.Fatalf("permanent error: %v", err)
 	}
@@ -75,9 +52,9 @@ func TestTemporaryAcceptErrorsAreRetried(t *testing.T) {
 func TestCloseEndsBackoff(t *testing.T) {
 	var errs []error
 	for range 100 {
-		errs = append(errs, opErr(syscall.EMFILE))
+		errs = append(errs, acceptretry.Errno(syscall.EMFILE))
 	}
-	l := NewListener(&failing{Listener: listen(t), errs: errs}, &Options{Logger: quiet})
+	l := NewListener(&acceptretry.Failing{Listener: listen(t), Errs: errs}, &Options{Logger: quiet})
 	done := make(chan error, 1)
 	go func() { _, err := l.Accept(); done <- err }()
 	time.Sleep(50 * time.Millisecond)
