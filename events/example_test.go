@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,14 +17,15 @@ import (
 
 	"github.com/smtpkit/smtpkit/client"
 	"github.com/smtpkit/smtpkit/events"
-	"github.com/smtpkit/smtpkit/internal/smtptest"
 )
 
 // One delivery through the client engine with the events wired in, as a
 // queue would: the template in the context, the Dialer and
 // VerifyConnection adapters in the Options, the outcome hooks after Send.
 func Example() {
-	srv := smtp.NewServer(&smtptest.Sink{})
+	// A go-smtp server on loopback that accepts and discards every
+	// message.
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discardSession{}, nil }))
 	srv.Domain = "mx.example.test"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,3 +117,15 @@ func ExampleLogSink() {
 	// Output:
 	// level=INFO msg=event event=msg:host:defer data="connect: connection refused" errno=111 id=1qAbCd-000001-Xy sender=<> host=mx.example.test host_address=192.0.2.25:25
 }
+
+// discardSession is a go-smtp session that accepts every message and keeps none.
+type discardSession struct{}
+
+func (discardSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (discardSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discardSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+func (discardSession) Reset()        {}
+func (discardSession) Logout() error { return nil }

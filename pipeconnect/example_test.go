@@ -3,18 +3,19 @@ package pipeconnect_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/client"
 	"github.com/smtpkit/smtpkit/front"
-	"github.com/smtpkit/smtpkit/internal/smtptest"
 	"github.com/smtpkit/smtpkit/pipeconnect"
 )
 
 func Example() {
 	// Server: a go-smtp server behind a front with PIPECONNECT.
-	inner := smtp.NewServer(&smtptest.Sink{})
+	be := smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discardSession{}, nil })
+	inner := smtp.NewServer(be)
 	inner.Domain = "mx.example.org"
 	fs := front.New(inner, &front.Options{Extensions: []front.Extension{&pipeconnect.Server{}}})
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -39,3 +40,16 @@ func Example() {
 	// session 1 cached: true
 	// session 2 cached: true
 }
+
+// discardSession is a go-smtp session that accepts every message and
+// keeps none.
+type discardSession struct{}
+
+func (discardSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (discardSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discardSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+func (discardSession) Reset()        {}
+func (discardSession) Logout() error { return nil }

@@ -2,12 +2,12 @@ package proxyproto_test
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/netip"
 
 	"github.com/emersion/go-smtp"
-	"github.com/smtpkit/smtpkit/internal/smtptest"
 	"github.com/smtpkit/smtpkit/proxyproto"
 )
 
@@ -60,12 +60,11 @@ func ExampleNewBackend() {
 	pln := proxyproto.NewListener(ln, &proxyproto.Options{
 		RequiredHosts: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 	})
-	sink := &smtptest.Sink{}
 	be := smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		if info, ok := proxyproto.FromConn(c.Conn()); ok && info.Proxied {
 			log.Printf("client %v PRX=%v", c.Conn().RemoteAddr(), info.ProxyAddr.Addr())
 		}
-		return sink.NewSession(c)
+		return discardSession{}, nil // your session
 	})
 	srv := smtp.NewServer(proxyproto.NewBackend(be))
 	log.Fatal(srv.Serve(pln))
@@ -76,3 +75,16 @@ func ExampleParseHosts() {
 	fmt.Println(hosts, err)
 	// Output: [10.0.0.0/8 192.0.2.1/32 2001:db8::/32] <nil>
 }
+
+// discardSession is a go-smtp session that accepts every message and
+// keeps none.
+type discardSession struct{}
+
+func (discardSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (discardSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discardSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+func (discardSession) Reset()        {}
+func (discardSession) Logout() error { return nil }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -11,14 +12,15 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/smtpkit/smtpkit/client"
-	"github.com/smtpkit/smtpkit/internal/smtptest"
 	"github.com/smtpkit/smtpkit/requiretls"
 )
 
 // A REQUIRETLS message meets a server without STARTTLS: refused before
 // anything of it is sent.
 func ExampleDelivery() {
-	srv := smtp.NewServer(requiretls.WrapBackend(&smtptest.Sink{}, nil))
+	// A go-smtp server on loopback, without STARTTLS.
+	be := smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discardSession{}, nil })
+	srv := smtp.NewServer(requiretls.WrapBackend(be, nil))
 	srv.Domain = "mx.example.test"
 	srv.EnableREQUIRETLS = true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -63,3 +65,16 @@ func ExampleDSNContent() {
 	fmt.Printf("%q\n", hdr)
 	// Output: "Subject: hi\r\n\r\n"
 }
+
+// discardSession is a go-smtp session that accepts every message and
+// keeps none.
+type discardSession struct{}
+
+func (discardSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (discardSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discardSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+func (discardSession) Reset()        {}
+func (discardSession) Logout() error { return nil }
