@@ -6,12 +6,12 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/smtpkit/smtpkit/arc"
-	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
 
 // A message as a mailing list at example.org received it, with the
@@ -62,14 +62,18 @@ func ExampleSeal() {
 }
 
 func ExampleVerify() {
-	// The list's key in DNS, served here from loopback.
-	srv, err := dnstest.New(dnstest.Zone{Name: "example.org", Text: `arc._domainkey TXT "v=DKIM1; k=ed25519; p=` +
-		base64.StdEncoding.EncodeToString(listKey.Public().(ed25519.PublicKey)) + `"`})
-	if err != nil {
-		fmt.Println(err)
-		return
+	// The list's key in DNS, here from a map. In an MTA, leave
+	// VerifyOptions.LookupTXT nil or give a *net.Resolver's LookupTXT.
+	dns := map[string][]string{
+		"arc._domainkey.example.org.": {"v=DKIM1; k=ed25519; p=" +
+			base64.StdEncoding.EncodeToString(listKey.Public().(ed25519.PublicKey))},
 	}
-	defer srv.Close()
+	lookupTXT := func(_ context.Context, name string) ([]string, error) {
+		if txt, ok := dns[name]; ok {
+			return txt, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+	}
 
 	// The list seals the message and sends it on ...
 	set, err := arc.Seal(strings.NewReader(listMessage), &arc.SealOptions{
@@ -83,7 +87,7 @@ func ExampleVerify() {
 
 	// ... and a receiver that trusts the list verifies the chain.
 	res, err := arc.Verify(context.Background(), strings.NewReader(received), &arc.VerifyOptions{
-		LookupTXT:      srv.Resolver().LookupTXT,
+		LookupTXT:      lookupTXT,
 		TrustedSealers: []string{"example.org"},
 	})
 	if err != nil {

@@ -3,26 +3,24 @@ package dmarc_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
 	"github.com/emersion/go-msgauth/authres"
 	"github.com/smtpkit/smtpkit/dmarc"
-	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
 
 // A message claiming to be from example.com, whose record says
 // p=reject, arrives from a host its SPF record does not list, unsigned.
 func Example() {
-	srv, err := dnstest.New(dnstest.Zone{Name: "example.com", Text: `
-		_dmarc  TXT  "v=DMARC1; p=reject; rua=mailto:dmarc@example.com"
-	`})
-	if err != nil {
-		panic(err)
+	// The DNS, here from a map. In an MTA, leave Options.Resolver nil or
+	// give a *net.Resolver.
+	dns := txtResolver{
+		"_dmarc.example.com.": {"v=DMARC1; p=reject; rua=mailto:dmarc@example.com"},
 	}
-	defer srv.Close()
 
-	e := dmarc.New(&dmarc.Options{Resolver: srv.Resolver()})
+	e := dmarc.New(&dmarc.Options{Resolver: dns})
 	in := &dmarc.Input{
 		IP:       netip.MustParseAddr("198.51.100.7"),
 		HELO:     "mail.example.net",
@@ -49,4 +47,28 @@ func Example() {
 	// Authentication-Results: mx.example.org;
 	// 	spf=fail smtp.helo=mail.example.net smtp.mailfrom=joe@example.com;
 	// 	dmarc=fail header.from=example.com policy.dmarc=reject
+}
+
+// txtResolver is a dmarc.Resolver that answers TXT queries from a map of
+// fully qualified names, and every other query with "no such host".
+type txtResolver map[string][]string
+
+func (r txtResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if txt, ok := r[name]; ok {
+		return txt, nil
+	}
+	return nil, notFound(name)
+}
+
+func (txtResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	return nil, notFound(host)
+}
+
+func (txtResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, notFound(name)
+}
+
+// notFound is the error a *net.Resolver returns for NXDOMAIN.
+func notFound(name string) error {
+	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }

@@ -3,28 +3,22 @@ package spf_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
-	"github.com/smtpkit/smtpkit/internal/dnstest"
 	"github.com/smtpkit/smtpkit/spf"
 )
 
 func Example() {
-	// A DNS world; in tests, dnstest.Start(t, ...) does this and the
-	// cleanup. In an MTA, leave Options.Resolver nil or give a
-	// *net.Resolver.
-	srv, err := dnstest.New(dnstest.Zone{Name: "example.com", Text: `
-		@        TXT  "v=spf1 ip4:192.0.2.0/24 exp=why._spf.%{d} -all"
-		why._spf TXT  "%{i} is not one of %{d}'s mail servers"
-	`})
-	if err != nil {
-		fmt.Println(err)
-		return
+	// The DNS, here from a map. In an MTA, leave Options.Resolver nil or
+	// give a *net.Resolver.
+	dns := txtResolver{
+		"example.com.":          {"v=spf1 ip4:192.0.2.0/24 exp=why._spf.%{d} -all"},
+		"why._spf.example.com.": {"%{i} is not one of %{d}'s mail servers"},
 	}
-	defer srv.Close()
 
-	c := spf.New(&spf.Options{Resolver: srv.Resolver(), Receiver: "mx.example.org"})
+	c := spf.New(&spf.Options{Resolver: dns, Receiver: "mx.example.org"})
 	ctx := context.Background()
 
 	o := c.CheckMailFrom(ctx, netip.MustParseAddr("192.0.2.25"), "mail.example.com", "alice@example.com")
@@ -50,4 +44,32 @@ func Example() {
 	// example.com explains: 2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.5 is not one of example.com's mail servers
 	// fail
 	// true
+}
+
+// txtResolver is an spf.Resolver that answers TXT queries from a map of
+// fully qualified names, and every other query with "no such host".
+type txtResolver map[string][]string
+
+func (r txtResolver) LookupTXT(_ context.Context, name string) ([]string, error) {
+	if txt, ok := r[name]; ok {
+		return txt, nil
+	}
+	return nil, notFound(name)
+}
+
+func (txtResolver) LookupMX(_ context.Context, name string) ([]*net.MX, error) {
+	return nil, notFound(name)
+}
+
+func (txtResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	return nil, notFound(host)
+}
+
+func (txtResolver) LookupAddr(_ context.Context, addr string) ([]string, error) {
+	return nil, notFound(addr)
+}
+
+// notFound is the error a *net.Resolver returns for NXDOMAIN.
+func notFound(name string) error {
+	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 }
