@@ -1,7 +1,14 @@
 // Package arc verifies and adds Authenticated Received Chain sets (ARC,
-// RFC 8617) for mail servers built on github.com/emersion/go-smtp: what
-// Exim offers as its experimental ARC support, "verify = arc" and
+// RFC 8617), what Exim offers as its experimental "verify = arc" and
 // "arc_sign".
+//
+// A go-smtp server verifies in its session's Data, and a mailing list
+// seals what it sends on:
+//
+//	res, err := arc.Verify(ctx, msg, &arc.VerifyOptions{TrustedSealers: []string{"lists.example.org"}})
+//	// res.State, res.AuthResult(); res.Trusted for a DMARC override
+//	set, err := arc.Seal(msg, &arc.SealOptions{Domain: "example.org", Selector: "arc", Signer: key})
+//	// send set.Header followed by the message
 //
 // An ARC set is three header fields that an intermediary (a mailing
 // list, a forwarder) adds when it passes a message on: an

@@ -1,7 +1,14 @@
-// Package client is smtpkit's outbound SMTP engine: what a relay needs to
-// hand a message to the next server quickly, and what feature packages
-// (prdr, pipeconnect, requiretls, dane, ocsp, socks5, smtputf8) need to
-// plug into the sending side without importing each other.
+// Package client is smtpkit's outbound SMTP engine: a pipelining client
+// that hands a message to the next server in as few round trips as the
+// server allows.
+//
+// The feature packages (prdr, pipeconnect, requiretls, dane, ocsp,
+// socks5, smtputf8) plug into its sending side without importing each
+// other:
+//
+//	c, err := client.Dial(ctx, "mx.example.org:25", &client.Options{Hostname: "relay.example.net"})
+//	res, err := c.Send(ctx, &client.Envelope{From: from, To: to}, msg)
+//	// res.Recipients: Accepted, TempFailed or PermFailed, with the server's reply
 //
 // go-smtp's Client waits for every reply (4.5 + n round trips for a
 // message to n recipients), cannot add MAIL parameters, cannot read a 353,

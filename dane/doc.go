@@ -1,8 +1,16 @@
-// Package dane authenticates outbound SMTP servers with DANE (RFC 7672,
-// with the operational rules of RFC 7671): TLSA records published over
-// DNSSEC say which certificate or trust anchor a destination's TLS
-// server must present. It is what Exim calls hosts_try_dane and
-// hosts_require_dane on its smtp transport.
+// Package dane authenticates the servers outbound SMTP connects to with
+// DANE (RFC 7672, with the operational rules of RFC 7671), as Exim's
+// hosts_try_dane and hosts_require_dane do.
+//
+// TLSA records published over DNSSEC say which certificate or trust
+// anchor a destination's TLS server must present. With the client engine
+// (smtpkit/client), per MX host:
+//
+//	res := &dane.Resolver{} // a validating resolver, such as unbound on loopback
+//	mx, err := res.LookupMX(ctx, domain)
+//	p, err := dane.Lookup(ctx, dane.Destination{Host: mx.Hosts[0].Host, NextHop: domain,
+//		MXInsecure: !mx.Secure}, &dane.Options{Mode: dane.Try, Resolver: res})
+//	opts.TLSConfig = p.TLSConfig(nil) // opts: the client.Options for p.Addrs
 //
 // # DNS
 //

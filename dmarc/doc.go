@@ -1,11 +1,18 @@
 // Package dmarc evaluates received mail against the DMARC policy of its
-// From domain (RFC 7489, and as an option RFC 9989, "DMARCbis"), the way
-// Exim's DMARC support does, and goes on where Exim stops: it writes
-// OpenDMARC's history file, builds and mails aggregate reports itself,
-// and sends failure reports. Record parsing is the dmarc package of
-// github.com/emersion/go-msgauth, DKIM verification its dkim package;
-// discovery, alignment, policy, reporting and the go-smtp wrapper are
-// here.
+// From domain (RFC 7489, and as an option RFC 9989, "DMARCbis"), as
+// Exim's DMARC support does.
+//
+// It goes on where Exim stops: it writes OpenDMARC's history file, builds
+// and mails aggregate reports itself, and sends failure reports. Record
+// parsing is the dmarc package of github.com/emersion/go-msgauth, DKIM
+// verification its dkim package; discovery, alignment, policy, reporting
+// and the go-smtp wrapper are here. A go-smtp server turns it on by
+// wrapping its backend, around the spf package's wrapper:
+//
+//	srv := smtp.NewServer(dmarc.WrapBackend(spf.WrapBackend(myBackend, nil), &dmarc.SessionOptions{
+//		Reject: true,      // p=reject: 550 5.7.1 at the end of DATA
+//		SPF:    spfResult, // func(*smtp.Conn) *authres.SPFResult, from spf.FromConn
+//	}))
 //
 // # Evaluating
 //

@@ -1,7 +1,13 @@
 // Package events is Exim's event_action for Go: delivery and connection
-// events as a typed stream, with a veto at the points where Exim has one,
-// and sinks that record them (log/slog here, a SQL table in package
-// events/sqlsink).
+// events as a typed stream, with a veto where Exim has one.
+//
+// Sinks record them (log/slog here, a SQL table in package
+// events/sqlsink). With the client engine (smtpkit/client):
+//
+//	em := &events.Emitter{Handler: events.LogSink(logger, slog.LevelInfo)}
+//	ctx = events.NewContext(ctx, events.Event{MessageID: id, Sender: from, Host: host})
+//	c, err := client.Dial(ctx, addr, &client.Options{Dialer: em.Dialer(nil)})
+//	// after Send: em.Recipient(ctx, rcpt, reply) per recipient, em.Complete(ctx)
 //
 // # What Exim calls it
 //

@@ -1,7 +1,15 @@
 // Package front is a protocol front for an unmodified go-smtp server
-// (github.com/emersion/go-smtp): it owns the client connection and TLS,
-// and drives the go-smtp server in LMTP mode over an in-memory
-// connection, one per client, rewriting only what SMTP extensions change.
+// (github.com/emersion/go-smtp), with which the SMTP extensions that
+// go-smtp cannot offer (PRDR, PIPECONNECT) plug in.
+//
+// It owns the client connection and TLS, and drives the go-smtp server in
+// LMTP mode over an in-memory connection, one per client, rewriting only
+// what SMTP extensions change:
+//
+//	fs := front.New(smtp.NewServer(myBackend), &front.Options{
+//		Extensions: []front.Extension{prdr.Server{}, &pipeconnect.Server{}},
+//	})
+//	go fs.Serve(listener) // instead of the go-smtp server's Serve
 //
 // go-smtp cannot advertise EHLO keywords of its own, refuses MAIL
 // parameters it does not know, and gives per-recipient replies after the
@@ -51,11 +59,28 @@
 // connection. That net.Conn has RemoteAddr() and LocalAddr() of the
 // client connection, NetConn() returning the client connection (a
 // *tls.Conn after TLS) and ConnectionState() returning its TLS state, the
-// methods *tls.Conn has: read TLS state with internal/netwrap's TLSState
-// or a ConnectionState() assertion, not (*smtp.Conn).TLSConnectionState,
-// which cannot see through the front. [FromConn] gives the front's [Conn]:
-// the MAIL parameters claimed by extensions ([Conn.MailParam]) and the
-// recipients.
+// methods *tls.Conn has. (*smtp.Conn).TLSConnectionState cannot see
+// through the front; ask the connection itself:
+//
+//	func tlsState(c net.Conn) (tls.ConnectionState, bool) {
+//		for c != nil {
+//			if s, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
+//				st := s.ConnectionState()
+//				return st, st.HandshakeComplete // false: no TLS
+//			}
+//			u, ok := c.(interface{ NetConn() net.Conn })
+//			if !ok {
+//				break
+//			}
+//			c = u.NetConn() // a wrapper such as a PROXY protocol connection
+//		}
+//		return tls.ConnectionState{}, false
+//	}
+//
+//	st, ok := tlsState(conn.Conn()) // conn: the *smtp.Conn given to NewSession
+//
+// [FromConn] gives the front's [Conn]: the MAIL parameters claimed by
+// extensions ([Conn.MailParam]) and the recipients.
 //
 // After STARTTLS the front starts a new in-memory connection, so the
 // backend's NewSession runs again and sees TLS (RFC 3207 section 4.2:

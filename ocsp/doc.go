@@ -1,8 +1,14 @@
-// Package ocsp does OCSP stapling (RFC 6960, RFC 6066 section 8) for SMTP
-// as Exim offers it, and a little more: a server staples a response from
-// a file (Exim's tls_ocsp_file), optionally kept fresh from the
-// certificate's responder, and a client requires or requests a staple
-// (Exim's hosts_require_ocsp and hosts_request_ocsp).
+// Package ocsp staples OCSP responses (RFC 6960, RFC 6066 section 8) on a
+// server's certificate and checks the staples a client gets, as Exim's
+// tls_ocsp_file, hosts_require_ocsp and hosts_request_ocsp do.
+//
+// A server staples a response from a file, optionally kept fresh from the
+// certificate's responder, a little more than Exim does. A go-smtp server
+// turns it on in its TLS config:
+//
+//	st := ocsp.NewStapler(nil)
+//	err := st.Add(&cert, nil, "/var/lib/mta/ocsp.der") // the issuer: cert.Certificate[1]
+//	srv.TLSConfig = &tls.Config{GetCertificate: st.GetCertificate}
 //
 // # Checks
 //

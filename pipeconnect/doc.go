@@ -1,9 +1,11 @@
 // Package pipeconnect implements PIPECONNECT, early pipelining
 // (draft-harris-early-pipe-01, expired; Exim's
-// pipelining_connect_advertise_hosts and hosts_pipe_connect), on both
-// sides: a client that cached a server's EHLO reply sends its opening
-// commands without waiting for the banner, and the server answers banner
-// and replies in one write. Exim 4.96 advertises the keyword PIPECONNECT;
+// pipelining_connect_advertise_hosts and hosts_pipe_connect), on the
+// server and the client side.
+//
+// A client that cached a server's EHLO reply sends its opening commands
+// without waiting for the banner, and the server answers banner and
+// replies in one write. Exim 4.96 advertises the keyword PIPECONNECT;
 // 4.92 said X_PIPE_CONNECT and 4.95 PIPE_CONNECT, which a cache accepts.
 //
 // # Server: a go-smtp server with PIPECONNECT

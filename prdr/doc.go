@@ -1,9 +1,11 @@
 // Package prdr implements PRDR, Per-Recipient Data Responses
-// (draft-hall-prdr-00, expired; Exim's prdr_enable, acl_smtp_data_prdr and
-// hosts_try_prdr), on both sides: after the message data, a server that
-// was asked for PRDR answers "353", then one reply per recipient, then a
-// final reply, so that content checks can accept the message for some
-// recipients and refuse it for others in one transaction.
+// (draft-hall-prdr-00, expired; Exim's prdr_enable, acl_smtp_data_prdr
+// and hosts_try_prdr), on the server and the client side.
+//
+// After the message data, a server that was asked for PRDR answers "353",
+// then one reply per recipient, then a final reply, so that content
+// checks can accept the message for some recipients and refuse it for
+// others in one transaction.
 //
 // # Server: a go-smtp backend with PRDR
 //

@@ -1,8 +1,17 @@
 // Package proxyproto receives SMTP connections through a load balancer
-// that speaks HAProxy's PROXY protocol, v1 or v2 (Exim: "Proxy Protocol
-// Support", the hosts_proxy / proxy_required_hosts option and the
-// $proxy_* variables). Section numbers refer to the protocol
-// specification, https://www.haproxy.org/download/2.6/doc/proxy-protocol.txt.
+// that speaks HAProxy's PROXY protocol, v1 or v2, as Exim's
+// hosts_proxy does.
+//
+// Exim calls it "Proxy Protocol Support", with the hosts_proxy /
+// proxy_required_hosts option and the $proxy_* variables. Section numbers
+// refer to the protocol specification,
+// https://www.haproxy.org/download/2.6/doc/proxy-protocol.txt. A go-smtp
+// server turns it on with a listener and a backend wrapper:
+//
+//	hosts, err := proxyproto.ParseHosts("10.0.0.0/8") // the load balancers
+//	pln := proxyproto.NewListener(ln, &proxyproto.Options{RequiredHosts: hosts})
+//	srv := smtp.NewServer(proxyproto.NewBackend(myBackend))
+//	go srv.Serve(pln)
 //
 // # What it does
 //

@@ -1,7 +1,14 @@
 // Package smtputf8 is internationalised mail (RFC 6530, 6531, 6532, 6533)
 // for go-smtp servers and smtpkit's client engine, with Exim's
-// conversions: what Exim calls SMTPUTF8 (smtputf8_advertise_hosts, the
-// utf8_* expansion operators, $message_smtputf8).
+// conversions.
+//
+// It is what Exim calls SMTPUTF8 (smtputf8_advertise_hosts, the utf8_*
+// expansion operators, $message_smtputf8). A go-smtp server turns it on
+// by wrapping its backend:
+//
+//	srv := smtp.NewServer(smtputf8.WrapBackend(myBackend))
+//	srv.EnableSMTPUTF8 = true
+//	// in the session's Data: tx, _ := smtputf8.FromConn(conn)
 //
 // # Conversions
 //

@@ -1,6 +1,11 @@
 // Package socks5 sends outbound SMTP through SOCKS5 proxies (RFC 1928),
-// with username/password authentication (RFC 1929), the way Exim's smtp
-// transport does with its socks_proxy option ("SOCKS" support).
+// with username/password authentication (RFC 1929), as Exim's smtp
+// transport does with its socks_proxy option.
+//
+// With the client engine (smtpkit/client):
+//
+//	proxies, err := socks5.ParseProxies("192.0.2.1 auth=name name=u pass=p : 192.0.2.2")
+//	c, err := client.Dial(ctx, mxAddr, &client.Options{Dialer: &socks5.Dialer{Proxies: proxies}})
 //
 // # The proxy list
 //

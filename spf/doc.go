@@ -1,6 +1,13 @@
-// Package spf checks senders with the Sender Policy Framework (RFC 7208)
-// the way Exim's SPF support does, and plugs the check into a
-// github.com/emersion/go-smtp server.
+// Package spf checks senders with the Sender Policy Framework (RFC 7208),
+// as Exim's SPF support does.
+//
+// A go-smtp server turns it on by wrapping its backend: the check runs at
+// MAIL FROM, and the session reads the outcome.
+//
+//	srv := smtp.NewServer(spf.WrapBackend(myBackend, &spf.Policy{
+//		Reject: spf.MustParseCondition("fail"), // 550 5.7.23
+//	}))
+//	// in the session's Data: o := spf.FromConn(conn); o.Received, o.AuthResult()
 //
 // # Checking
 //

@@ -1,7 +1,14 @@
 // Package sqlsink records delivery events in a SQL table, as the example
 // of Exim's specification (chapter "Events") does with a record_Delivery
-// function in PostgreSQL: one row per msg:delivery, msg:rcpt:host:defer,
-// msg:host:defer and msg:fail:delivery (Options.Events chooses).
+// function in PostgreSQL.
+//
+// It writes one row per msg:delivery, msg:rcpt:host:defer, msg:host:defer
+// and msg:fail:delivery (Options.Events chooses). As the events package's
+// Handler:
+//
+//	sink, err := sqlsink.Open("sqlite:/var/lib/mta/events.db", nil)
+//	em := &events.Emitter{Handler: sink}
+//	defer sink.Close(ctx) // writes what is buffered
 //
 // SQLite (modernc.org/sqlite, no cgo) is the embedded default for one MTA;
 // PostgreSQL (github.com/jackc/pgx/v5) serves several MTAs sharing one
