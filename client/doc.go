@@ -4,7 +4,7 @@
 //
 // The feature packages (prdr, pipeconnect, requiretls, dane, ocsp,
 // socks5, smtputf8) plug into its sending side without importing each
-// other:
+// other. Sending a message:
 //
 //	c, err := client.Dial(ctx, "mx.example.org:25", &client.Options{Hostname: "relay.example.net"})
 //	res, err := c.Send(ctx, &client.Envelope{From: from, To: to}, msg)
