@@ -1,6 +1,5 @@
 // Package proxyproto receives SMTP connections through a load balancer
-// that speaks HAProxy's PROXY protocol, v1 or v2, as Exim's
-// hosts_proxy does.
+// that speaks HAProxy's PROXY protocol, v1 or v2.
 //
 // Exim calls it "Proxy Protocol Support", with the hosts_proxy /
 // proxy_required_hosts option and the $proxy_* variables. Section numbers

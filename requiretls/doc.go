@@ -1,8 +1,8 @@
 // Package requiretls is SMTP REQUIRETLS (RFC 8689), on the server and
 // the client side.
 //
-// REQUIRETLS is mail whose sender asks that every hop be TLS with an
-// authenticated server, and TLS-Required: No mail whose header asks the
+// With REQUIRETLS a sender asks that every hop be TLS with an
+// authenticated server; a TLS-Required: No header field asks the
 // opposite. Exim shipped a draft of it as experimental REQUIRETLS
 // (withdrawn in 2019); this follows the RFC, as mox and Postfix 3.11 do.
 // A go-smtp server turns it on by wrapping its backend:
