@@ -22,8 +22,8 @@ import (
 // An unfinished transaction is reset first. Afterwards the *smtp.Client
 // owns the connection: the Conn's methods fail with ErrClosed and its Close
 // does nothing. go-smtp's TLSConnectionState does not see TLS through the
-// wrapper; Conn.TLS still reports it, and the wrapper has NetConn() (see
-// internal/netwrap).
+// wrapper; Conn.TLS still reports it, and the wrapper has NetConn(), the
+// method *tls.Conn has, to walk down to the TLS connection.
 func (c *Conn) SMTPClient() (*smtp.Client, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
