@@ -1,0 +1,46 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// BDAT outside a transaction (RFC 3030 section 2: BDAT needs a MAIL and
+// an accepted RCPT first) is refused at once, in plain mode and behind
+// the front, and its chunk is read and dropped, not taken for commands:
+// the session goes on. The idle timeout is long, so an answer that waited
+// for it would fail the client's short read deadline.
+func TestListenBDATOutsideTransaction(t *testing.T) {
+	for _, mode := range []string{"plain", "prdr"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.PRDR = mode == "prdr"
+			cfg.IdleTimeout = time.Hour
+			tm := startMTA(t, cfg)
+			c := greet(t, tm.addr)
+			c.Timeout = 10 * time.Second
+			for _, setup := range [][]string{nil, {"MAIL FROM:<s@x.test>"}} {
+				for _, cmd := range setup {
+					c.MustCmd(cmd, 250)
+				}
+				c.Write("BDAT 3 LAST\r\nabc")
+				if rep := c.ReadReply(); rep.Code/100 != 5 {
+					t.Fatalf("after %q: BDAT got %v", setup, rep)
+				}
+				c.MustCmd("RSET", 250)
+			}
+			// A chunk that looks like commands is data all the same.
+			c.Write("BDAT 6 LAST\r\nQUIT\r\n")
+			if rep := c.ReadReply(); rep.Code/100 != 5 {
+				t.Fatalf("BDAT got %v", rep)
+			}
+			c.MustCmd("NOOP", 250)
+			c.MustCmd("MAIL FROM:<s@x.test>", 250)
+			c.MustCmd("RCPT TO:<a@example.test>", 250)
+			c.Write("BDAT 20 LAST\r\nSubject: x\r\n\r\nbody\r\n")
+			c.Expect(250)
+			c.MustCmd("QUIT", 221)
+			only(t, tm.messages(t, "a@example.test", "new"))
+		})
+	}
+}
