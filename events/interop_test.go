@@ -20,6 +20,8 @@ import (
 	"github.com/smtpkit/smtpkit/client"
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/events/sqlsink"
+	"github.com/smtpkit/smtpkit/events/sqlsink/postgres"
+	"github.com/smtpkit/smtpkit/events/sqlsink/sqlite"
 	"github.com/smtpkit/smtpkit/internal/interop"
 )
 
@@ -135,7 +137,7 @@ func TestInteropPostgresTwoWriters(t *testing.T) {
 	opts := &sqlsink.Options{BatchSize: 7, FlushInterval: 20 * time.Millisecond, RetryInterval: 50 * time.Millisecond, Logger: discard}
 	var sinks []*sqlsink.Sink
 	for range 2 {
-		s, err := sqlsink.Open(pg, opts)
+		s, err := postgres.Open(pg, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +170,7 @@ func TestInteropSQLite(t *testing.T) {
 	exim := interop.StartExim(t, "")
 	const n = 25
 	path := filepath.Join(t.TempDir(), "events.db")
-	s, err := sqlsink.Open("sqlite:"+path, &sqlsink.Options{BatchSize: 7, FlushInterval: 20 * time.Millisecond, Logger: discard})
+	s, err := sqlite.Open("sqlite:"+path, &sqlsink.Options{BatchSize: 7, FlushInterval: 20 * time.Millisecond, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}

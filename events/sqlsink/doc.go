@@ -10,11 +10,26 @@
 //	em := &events.Emitter{Handler: sink}
 //	defer sink.Close(ctx) // writes what is buffered
 //
-// SQLite (modernc.org/sqlite, no cgo) is the embedded default for one MTA;
-// PostgreSQL (github.com/jackc/pgx/v5) serves several MTAs sharing one
-// store. [Open] takes "sqlite:PATH" or a "postgres://" URL; [New] takes any
-// *sql.DB (for instance one opened with pgx's database/sql driver, "pgx"
-// from github.com/jackc/pgx/v5/stdlib).
+// The package links no database driver: the Sink writes to a *sql.DB
+// (any [DB]) that the caller opened with the driver it chose, in the
+// [Dialect] the caller names ([SQLite] or [Postgres]: placeholders, column
+// types, the advisory lock), or that [DetectDialect] reads off the
+// driver's Go package (modernc.org/sqlite, mattn/go-sqlite3,
+// ncruces/go-sqlite3, glebarez/go-sqlite; jackc/pgx, lib/pq; any other,
+// such as a tracing wrapper, is an error, never a guess). [New] leaves the
+// database to the caller; [OpenDB] hands it to the Sink, whose Close
+// closes it.
+//
+// Two subpackages link one driver each and open the database from a name:
+//
+//   - events/sqlsink/sqlite: sqlite.Open("sqlite:PATH", opts) with
+//     modernc.org/sqlite (no cgo), in WAL mode; the embedded store of
+//     one MTA;
+//   - events/sqlsink/postgres: postgres.Open("postgres://...", opts) with
+//     pgx's database/sql driver (github.com/jackc/pgx/v5/stdlib); the
+//     store that several MTAs share.
+//
+// A program that imports neither pays for database/sql only.
 //
 // # The table
 //
@@ -60,7 +75,9 @@
 //
 // # Wiring
 //
-//	sink, err := sqlsink.Open("sqlite:/var/spool/mta/events.db", nil)
+//	sink, err := sqlite.Open("sqlite:/var/spool/mta/events.db", nil)
+//	// or, with the program's own database:
+//	// sink, err := sqlsink.New(db, sqlsink.Postgres, nil)
 //	...
 //	defer sink.Close(shutdownCtx)
 //	em := &events.Emitter{Handler: events.Chain(events.LogSink(log, slog.LevelInfo), sink)}

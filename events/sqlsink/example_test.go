@@ -8,22 +8,34 @@ import (
 	"path/filepath"
 
 	"github.com/emersion/go-smtp"
+	_ "modernc.org/sqlite" // the program's own choice of driver
 
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/events/sqlsink"
 )
 
-// Record deliveries in an SQLite file, then read them back.
-func ExampleOpen() {
+// Record deliveries in a database the program opened itself, with the
+// driver it links anyway; the Sink leaves the database open.
+func ExampleNew() {
 	dir, err := os.MkdirTemp("", "sqlsink-example-")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "events.db")
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "events.db"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer db.Close()
 
-	sink, err := sqlsink.Open("sqlite:"+path, nil)
+	dialect, err := sqlsink.DetectDialect(db) // or sqlsink.SQLite
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	sink, err := sqlsink.New(db, dialect, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -31,32 +43,15 @@ func ExampleOpen() {
 	em := &events.Emitter{Handler: sink}
 	ctx := events.NewContext(context.Background(), events.Event{
 		MessageID: "1qAbCd-000001-Xy", Sender: "alice@example.test", Host: "mx.example.test"})
-	// What the client engine's Result says, recipient by recipient.
-	em.Recipient(ctx, "bob@example.test", &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"})
 	em.Recipient(ctx, "carol@example.test", &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "OK id=42"})
 	if err := sink.Close(context.Background()); err != nil {
 		fmt.Println(err)
 		return
 	}
 
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer db.Close()
-	rows, err := db.Query("SELECT event, message_id, sender_domain, local_part, host, confirmation FROM record_delivery ORDER BY id")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var ev, id, sd, lp, host, conf string
-		rows.Scan(&ev, &id, &sd, &lp, &host, &conf)
-		fmt.Printf("%s %s %s %q %s %q\n", ev, id, sd, lp, host, conf)
-	}
+	var event, conf string
+	err = db.QueryRow("SELECT event, confirmation FROM record_delivery WHERE local_part = 'carol'").Scan(&event, &conf)
+	fmt.Println(dialect, event, conf, err)
 	// Output:
-	// msg:rcpt:host:defer 1qAbCd-000001-Xy example.test "bob" mx.example.test "452 4.2.2 mailbox full"
-	// msg:delivery 1qAbCd-000001-Xy example.test "carol" mx.example.test "250 2.0.0 OK id=42"
+	// sqlite msg:delivery 250 2.0.0 OK id=42 <nil>
 }

@@ -11,15 +11,17 @@ import (
 	"github.com/smtpkit/smtpkit/events"
 )
 
-// Dialect says which SQL the sink speaks.
+// Dialect says which SQL the sink speaks: placeholders, the id column,
+// the time's type, the advisory lock. It names a database, not a driver.
 type Dialect int
 
 const (
-	// SQLite: modernc.org/sqlite (driver "sqlite", no cgo), the embedded
-	// default for one MTA.
+	// SQLite: "?" placeholders, time as ISO 8601 text; the embedded
+	// store of one MTA (sqlsink/sqlite opens it with modernc.org/sqlite).
 	SQLite Dialect = iota + 1
-	// Postgres: github.com/jackc/pgx/v5/stdlib (driver "pgx"), a store
-	// that several MTAs share.
+	// Postgres: "$n" placeholders, TIMESTAMPTZ, an advisory lock around
+	// CREATE; a store that several MTAs share (sqlsink/postgres opens it
+	// with github.com/jackc/pgx/v5/stdlib).
 	Postgres
 )
 

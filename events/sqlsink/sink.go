@@ -64,9 +64,9 @@ type Stats struct {
 }
 
 // DB is what the sink needs of a database; *sql.DB has it, with any
-// driver (modernc.org/sqlite's "sqlite", pgx's "pgx" from
-// github.com/jackc/pgx/v5/stdlib...). Only the sink's writer goroutine
-// calls it.
+// driver the caller imports (modernc.org/sqlite's "sqlite", pgx's "pgx"
+// from github.com/jackc/pgx/v5/stdlib...). Only the sink's writer
+// goroutine calls it.
 type DB interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
@@ -76,7 +76,7 @@ type DB interface {
 // or unreachable database never holds up a delivery.
 type Sink struct {
 	db      DB
-	closeDB func() error // set by Open
+	closeDB func() error // set by OpenDB
 	dialect Dialect
 	opts    Options
 	record  map[events.Name]bool
@@ -101,8 +101,10 @@ type Sink struct {
 }
 
 // New returns a Sink writing to db in dialect and starts its writer. The
-// table is created on the first write (retried like any write while the
-// database is unreachable). Close stops the writer; db stays the caller's.
+// dialect is never guessed here: give SQLite or Postgres, or what
+// DetectDialect says of a *sql.DB. The table is created on the first write
+// (retried like any write while the database is unreachable). Close stops
+// the writer; db stays the caller's (see OpenDB for a Sink that owns it).
 func New(db DB, dialect Dialect, opts *Options) (*Sink, error) {
 	if dialect != SQLite && dialect != Postgres {
 		return nil, fmt.Errorf("sqlsink: unknown dialect %v", dialect)
@@ -240,7 +242,8 @@ func (s *Sink) Flush(ctx context.Context) error {
 
 // Close stops taking rows, writes those waiting, retrying until ctx ends,
 // and stops the writer. Rows still unwritten then are lost and counted in
-// the error. A Sink from Open closes its database too.
+// the error. A Sink from OpenDB (so from sqlite.Open and postgres.Open)
+// closes its database too.
 func (s *Sink) Close(ctx context.Context) error {
 	s.closing.Do(func() {
 		s.mu.Lock()

@@ -8,6 +8,8 @@ import (
 
 	"github.com/smtpkit/smtpkit/events"
 	"github.com/smtpkit/smtpkit/events/sqlsink"
+	"github.com/smtpkit/smtpkit/events/sqlsink/postgres"
+	"github.com/smtpkit/smtpkit/events/sqlsink/sqlite"
 )
 
 // eventsCloseTimeout bounds the writing of the last event rows at exit.
@@ -23,7 +25,7 @@ func (m *mta) setupEvents() error {
 		hs = append(hs, events.LogSink(m.log, slog.LevelInfo))
 	}
 	if m.cfg.EventsDB != "" {
-		sink, err := sqlsink.Open(m.cfg.EventsDB, &sqlsink.Options{Logger: m.log})
+		sink, err := openEventsDB(m.cfg.EventsDB, &sqlsink.Options{Logger: m.log})
 		if err != nil {
 			return fmt.Errorf("-events-db: %w", err)
 		}
@@ -38,6 +40,18 @@ func (m *mta) setupEvents() error {
 		m.events = &events.Emitter{Handler: events.Chain(hs...), Logger: m.log}
 	}
 	return nil
+}
+
+// openEventsDB opens the sink of -events-db with the driver its name
+// picks.
+func openEventsDB(dsn string, opts *sqlsink.Options) (*sqlsink.Sink, error) {
+	switch {
+	case sqlite.Accepts(dsn):
+		return sqlite.Open(dsn, opts)
+	case postgres.Accepts(dsn):
+		return postgres.Open(dsn, opts)
+	}
+	return nil, fmt.Errorf("sqlsink: %q: want sqlite:PATH or a postgres:// URL", dsn)
 }
 
 // closeEvents writes the event rows still waiting.

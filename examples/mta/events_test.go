@@ -114,3 +114,26 @@ func TestEventsTLSCertVeto(t *testing.T) {
 		t.Fatal("delivered despite the veto")
 	}
 }
+
+// -events-db picks the driver from the name: sqlite:PATH or a postgres://
+// URL (neither connects yet), anything else is refused.
+func TestEventsDBNames(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, dsn := range []string{"sqlite:" + filepath.Join(t.TempDir(), "e.db"), "postgres://mta@127.0.0.1:1/mail", "postgresql://mta@127.0.0.1:1/mail"} {
+		s, err := openEventsDB(dsn, nil)
+		if err != nil {
+			t.Errorf("%s: %v", dsn, err)
+			continue
+		}
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("%s: Close: %v", dsn, err)
+		}
+	}
+	for _, dsn := range []string{"mysql://u@h/x", "sqlite:", "/var/spool/events.db", "Postgres://h/x", "postgres://h:99999999/x"} {
+		if s, err := openEventsDB(dsn, nil); err == nil {
+			s.Close(ctx)
+			t.Errorf("%s accepted", dsn)
+		}
+	}
+}
