@@ -164,3 +164,38 @@ func TestProbeTrickledClientHello(t *testing.T) {
 		}
 	}
 }
+
+// Without Timeouts.Handshake, a shorter Timeouts.Command bounds the TLS
+// handshake: the ClientHello is client input like a command line, and a
+// server configured to cut a trickled line after a second must not keep
+// a trickled handshake for a minute.
+func TestProbeHandshakeBoundedByCommandTimeout(t *testing.T) {
+	scfg, _ := fronttest.TLSConfig(t)
+	srv := fronttest.Start(t, &fronttest.Backend{}, &front.Options{
+		Timeouts: front.Timeouts{Command: 300 * time.Millisecond},
+	}, func(s *smtp.Server) { s.TLSConfig = scfg })
+	c := smtptest.Dial(t, srv.Addr)
+	c.Expect(220)
+	c.MustCmd("EHLO client.test", 250)
+	c.MustCmd("STARTTLS", 220)
+	hello := "\x16\x03\x01\x02\x00" + strings.Repeat("\x01", 512)
+	closed := make(chan struct{})
+	go func() {
+		c.Conn().SetReadDeadline(time.Now().Add(30 * time.Second))
+		io.Copy(io.Discard, c.Conn())
+		close(closed)
+	}()
+	// 100 bytes, 50 ms apart: 5 s, far past the command timeout.
+	for i := 0; i < 100; i++ {
+		select {
+		case <-closed:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		c.Conn().SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.Conn().Write([]byte{hello[i]}); err != nil {
+			return
+		}
+	}
+	t.Fatal("the trickled handshake outlived the command timeout many times over")
+}
