@@ -92,7 +92,7 @@ type Timeouts struct {
 	Message   time.Duration // a whole message, DATA or BDAT: DefaultMessageTimeout
 	Backend   time.Duration // each exchange with go-smtp: DefaultBackendTimeout
 	Handshake time.Duration // TLS handshake: DefaultHandshakeTimeout, or Command when shorter
-	Write     time.Duration // each write to the client: DefaultCommandTimeout
+	Write     time.Duration // each write to the client: Command's value
 }
 
 // Options configures a Server. A nil *Options means all defaults.
@@ -179,7 +179,8 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	setDefault(&o.Timeouts.Message, DefaultMessageTimeout)
 	setDefault(&o.Timeouts.Backend, DefaultBackendTimeout)
 	setDefault(&o.Timeouts.Handshake, min(DefaultHandshakeTimeout, o.Timeouts.Command))
-	setDefault(&o.Timeouts.Write, DefaultCommandTimeout)
+	// A client that stops reading is cut as one that stops sending.
+	setDefault(&o.Timeouts.Write, o.Timeouts.Command)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

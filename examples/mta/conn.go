@@ -112,6 +112,7 @@ type trackedConn struct {
 
 	messages     atomic.Int64
 	userDeadline atomic.Int64          // read deadline set above, Unix ns; 0 for none
+	userWrite    atomic.Int64          // write deadline set above, Unix ns; 0 for none
 	dataDeadline atomic.Int64          // the message data's (dataBound), Unix ns; 0 for none
 	hungUp       atomic.Bool           // reads fail: the session was ended
 	tlsStarted   atomic.Bool           // with plain: go-smtp said 220 to STARTTLS
@@ -161,13 +162,20 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// SetDeadline is SetReadDeadline and the write deadline.
+// SetDeadline is SetReadDeadline and SetWriteDeadline.
 func (c *trackedConn) SetDeadline(t time.Time) error {
 	c.userDeadline.Store(unixNano(t))
+	c.userWrite.Store(unixNano(t))
 	return c.Conn.SetDeadline(t)
 }
 
-// Write passes go-smtp's replies on. With plain, after go-smtp's 220 to
+// SetWriteDeadline records the caller's deadline for Write.
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	c.userWrite.Store(unixNano(t))
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// Write passes the replies on, each within the idle timeout. With plain, after go-smtp's 220 to
 // STARTTLS every write is a TLS record (RFC 8446 section 5.1: the
 // content type, 20 to 24, comes first), never a reply starting with a
 // digit. go-smtp answers a failed handshake with "550 5.0.0 Handshake
@@ -187,7 +195,26 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 			c.tlsStarted.Store(true)
 		}
 	}
-	return c.Conn.Write(b)
+	// As Read: no write waits longer than the idle timeout, nor past
+	// the deadline set above.
+	d := time.Now().Add(c.idle)
+	if u := c.userWrite.Load(); u != 0 && u < d.UnixNano() {
+		d = time.Unix(0, u)
+	}
+	if err := c.Conn.SetWriteDeadline(d); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	var ne net.Error
+	if c.plain && err != nil && errors.As(err, &ne) && ne.Timeout() {
+		// go-smtp drops write errors and reads on: a client that
+		// never reads would keep the session for ever, one reply
+		// timing out after another. The session ends here.
+		c.log.Warn("client does not read its replies; closing", "conn", c.id)
+		c.hangUp()
+		c.Conn.Close()
+	}
+	return n, err
 }
 
 // errHungUp is what reads return once the session was ended: for go-smtp
