@@ -20,7 +20,7 @@ import (
 	"github.com/smtpkit/smtpkit/proxyproto"
 )
 
-// listener hands out trackedConns: no read waits longer than the idle
+// listener hands out trackedConns: no read or write waits longer than the idle
 // timeout, and closing logs one line for the connection. Accept errors
 // pass through unchanged; the limits listener below retries the
 // temporary ones.
