@@ -217,7 +217,7 @@ func (c *Conn) startTLS(ctx context.Context, arg string) error {
 	tc.SetDeadline(time.Time{})
 	c.nc, c.tls = tc, tc
 	c.br.Reset(tc)
-	c.bw.Reset(tc)
+	c.bw.Reset(clientWriter{c})
 	c.nonMail = 0
 	return c.startInner(ctx)
 }

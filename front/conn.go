@@ -149,7 +149,7 @@ func (c *Conn) serve(ctx context.Context) (err error) {
 		c.tls.SetDeadline(time.Time{})
 	}
 	c.br = bufio.NewReaderSize(c.nc, 8192)
-	c.bw = bufio.NewWriterSize(c.nc, 4096)
+	c.bw = bufio.NewWriterSize(clientWriter{c}, 4096)
 
 	if early, ok := c.earlyInput(); !ok {
 		// RFC 5321 section 4.3.1; Exim's smtp_enforce_sync.
@@ -295,11 +295,21 @@ func (c *Conn) flush() error {
 	if c.bw.Buffered() == 0 {
 		return nil
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.Timeouts.Write))
 	if err := c.bw.Flush(); err != nil {
 		return fmt.Errorf("front: write: %w", err)
 	}
 	return nil
+}
+
+// clientWriter is what c.bw writes to: the client connection, each write
+// within Timeouts.Write. The buffer also writes by itself when it fills
+// (replies to a large pipelined group, RFC 2920), so the deadline is set
+// here and not only in flush.
+type clientWriter struct{ c *Conn }
+
+func (w clientWriter) Write(p []byte) (int, error) {
+	w.c.nc.SetWriteDeadline(time.Now().Add(w.c.srv.opts.Timeouts.Write))
+	return w.c.nc.Write(p)
 }
 
 // startInner opens a new in-memory connection to the go-smtp server and

@@ -56,7 +56,11 @@ const (
 	// server, including the session's work at the end of data (the
 	// client waits 10 minutes for that reply, 4.5.3.2.6).
 	DefaultBackendTimeout = 10 * time.Minute
-	// DefaultHandshakeTimeout bounds a TLS handshake.
+	// DefaultHandshakeTimeout bounds a TLS handshake, from STARTTLS's
+	// 220 (or the accept, for implicit TLS) to its end; a shorter
+	// Timeouts.Command takes its place, as a handshake is client input
+	// like a command line: a ClientHello trickled byte by byte is cut
+	// when a command line would be.
 	DefaultHandshakeTimeout = time.Minute
 )
 
@@ -87,8 +91,8 @@ type Timeouts struct {
 	Data      time.Duration // each line of DATA, each read of BDAT: DefaultDataTimeout
 	Message   time.Duration // a whole message, DATA or BDAT: DefaultMessageTimeout
 	Backend   time.Duration // each exchange with go-smtp: DefaultBackendTimeout
-	Handshake time.Duration // TLS handshake: DefaultHandshakeTimeout
-	Write     time.Duration // each write to the client: DefaultCommandTimeout
+	Handshake time.Duration // TLS handshake: DefaultHandshakeTimeout, or Command when shorter
+	Write     time.Duration // each write to the client: Command's value
 }
 
 // Options configures a Server. A nil *Options means all defaults.
@@ -174,8 +178,9 @@ func New(inner *smtp.Server, opts *Options) *Server {
 	setDefault(&o.Timeouts.Data, DefaultDataTimeout)
 	setDefault(&o.Timeouts.Message, DefaultMessageTimeout)
 	setDefault(&o.Timeouts.Backend, DefaultBackendTimeout)
-	setDefault(&o.Timeouts.Handshake, DefaultHandshakeTimeout)
-	setDefault(&o.Timeouts.Write, DefaultCommandTimeout)
+	setDefault(&o.Timeouts.Handshake, min(DefaultHandshakeTimeout, o.Timeouts.Command))
+	// A client that stops reading is cut as one that stops sending.
+	setDefault(&o.Timeouts.Write, o.Timeouts.Command)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 	"github.com/smtpkit/smtpkit/proxyproto"
 )
 
-// listener hands out trackedConns: no read waits longer than the idle
+// listener hands out trackedConns: no read or write waits longer than the idle
 // timeout, and closing logs one line for the connection. Accept errors
 // pass through unchanged; the limits listener below retries the
 // temporary ones.
@@ -111,8 +112,10 @@ type trackedConn struct {
 
 	messages     atomic.Int64
 	userDeadline atomic.Int64          // read deadline set above, Unix ns; 0 for none
+	userWrite    atomic.Int64          // write deadline set above, Unix ns; 0 for none
 	dataDeadline atomic.Int64          // the message data's (dataBound), Unix ns; 0 for none
 	hungUp       atomic.Bool           // reads fail: the session was ended
+	tlsStarted   atomic.Bool           // with plain: go-smtp said 220 to STARTTLS
 	timedOut     atomic.Pointer[error] // with plain: the timeout every read returns
 	helo         atomic.Pointer[string]
 	tlsInfo      atomic.Pointer[string]
@@ -159,10 +162,59 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 	return c.Conn.SetReadDeadline(t)
 }
 
-// SetDeadline is SetReadDeadline and the write deadline.
+// SetDeadline is SetReadDeadline and SetWriteDeadline.
 func (c *trackedConn) SetDeadline(t time.Time) error {
 	c.userDeadline.Store(unixNano(t))
+	c.userWrite.Store(unixNano(t))
 	return c.Conn.SetDeadline(t)
+}
+
+// SetWriteDeadline records the caller's deadline for Write.
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	c.userWrite.Store(unixNano(t))
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// Write passes the replies on, each within the idle timeout. With plain, after go-smtp's 220 to
+// STARTTLS every write is a TLS record (RFC 8446 section 5.1: the
+// content type, 20 to 24, comes first), never a reply starting with a
+// digit. go-smtp answers a failed handshake with "550 5.0.0 Handshake
+// error" in clear text and then reads on in clear text what the client
+// sent after the bytes TLS took: RFC 3207 section 4.1 knows no way back
+// to clear text, so that write ends the session instead, as Exim and the
+// front end it.
+func (c *trackedConn) Write(b []byte) (int, error) {
+	if c.plain && len(b) > 0 {
+		if c.tlsStarted.Load() && '0' <= b[0] && b[0] <= '9' {
+			c.log.Warn("TLS handshake failed; closing", "conn", c.id)
+			c.hangUp()
+			c.Conn.Close()
+			return 0, errHungUp
+		}
+		if bytes.HasPrefix(b, []byte("220 ")) && bytes.Contains(b, []byte("Ready to start TLS")) {
+			c.tlsStarted.Store(true)
+		}
+	}
+	// As Read: no write waits longer than the idle timeout, nor past
+	// the deadline set above.
+	d := time.Now().Add(c.idle)
+	if u := c.userWrite.Load(); u != 0 && u < d.UnixNano() {
+		d = time.Unix(0, u)
+	}
+	if err := c.Conn.SetWriteDeadline(d); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Write(b)
+	var ne net.Error
+	if c.plain && err != nil && errors.As(err, &ne) && ne.Timeout() {
+		// go-smtp drops write errors and reads on: a client that
+		// never reads would keep the session for ever, one reply
+		// timing out after another. The session ends here.
+		c.log.Warn("client does not read its replies; closing", "conn", c.id)
+		c.hangUp()
+		c.Conn.Close()
+	}
+	return n, err
 }
 
 // errHungUp is what reads return once the session was ended: for go-smtp
@@ -283,6 +335,39 @@ type dataBoundSession struct {
 	smtp.Session
 	conn    *trackedConn
 	timeout time.Duration
+
+	// go-smtp runs Data for BDAT (RFC 3030) on a goroutine of its own
+	// and, when the transaction ends early (RSET, a chunk over the size
+	// limit, a failed chunk), calls Reset and reads the next commands
+	// without waiting for Data to return. The session's state is then
+	// used by both: Reset is put off until Data returns, and Mail waits
+	// for it.
+	mu           sync.Mutex
+	inData       chan struct{} // closed when the Data under way returns; nil without one
+	resetPending bool
+}
+
+// Reset resets the session, once the Data under way has returned.
+func (s *dataBoundSession) Reset() {
+	s.mu.Lock()
+	if s.inData != nil {
+		s.resetPending = true
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.Session.Reset()
+}
+
+// Mail starts a transaction once the Data of the last one has returned.
+func (s *dataBoundSession) Mail(from string, opts *smtp.MailOptions) error {
+	s.mu.Lock()
+	done := s.inData
+	s.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	return s.Session.Mail(from, opts)
 }
 
 // Unwrap returns the inner session, for the feature packages' FromConn.
@@ -300,6 +385,25 @@ func (s *dataBoundSession) Auth(mech string) (sasl.Server, error) {
 var errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout while reading the message data, closing connection"}
 
 func (s *dataBoundSession) Data(r io.Reader) error {
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.inData = done
+	s.mu.Unlock()
+	defer func() {
+		// A Reset put off runs before Mail may go on.
+		for {
+			s.mu.Lock()
+			if !s.resetPending {
+				s.inData = nil
+				s.mu.Unlock()
+				break
+			}
+			s.resetPending = false
+			s.mu.Unlock()
+			s.Session.Reset()
+		}
+		close(done)
+	}()
 	deadline := time.Now().Add(s.timeout)
 	s.conn.dataDeadline.Store(deadline.UnixNano())
 	defer s.conn.dataDeadline.Store(0)
