@@ -305,18 +305,21 @@ func proxyAddr(c net.Conn) string {
 	return ""
 }
 
-// dataBound is the outermost Backend when go-smtp reads the client
-// itself (no front). Commands have go-smtp's deadline per line; the data
-// gets one for the whole of it, -data-timeout from the 354, on top of the
-// idle timeout that bounds each read (Exim's smtp_receive_timeout). A
-// client that runs into either gets 421 4.4.2 from go-smtp and the
-// connection is closed, as Exim does. The deadline covers a BDAT (RFC
-// 3030) transaction from its first chunk to its last, command lines
-// included (see trackedConn.plain). Behind the front, the front's own
-// Timeouts.Message does this.
+// dataBound is the outermost Backend. It keeps a message's data apart
+// from the next transaction (see dataBoundSession.inData), in both modes.
+// When go-smtp reads the client itself (plain, no front) it also bounds
+// the data: commands have go-smtp's deadline per line; the data gets one
+// for the whole of it, -data-timeout from the 354, on top of the idle
+// timeout that bounds each read (Exim's smtp_receive_timeout). A client
+// that runs into either gets 421 4.4.2 from go-smtp and the connection is
+// closed, as Exim does. The deadline covers a BDAT (RFC 3030) transaction
+// from its first chunk to its last, command lines included (see
+// trackedConn.plain). Behind the front, the front's own Timeouts.Message
+// does this.
 type dataBound struct {
 	smtp.Backend
 	timeout time.Duration
+	plain   bool
 }
 
 func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -324,22 +327,24 @@ func (b dataBound) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if err != nil {
 		return s, err
 	}
-	tc, ok := netwrap.Find[*trackedConn](c.Conn())
-	if !ok {
-		return s, nil
+	ds := &dataBoundSession{Session: s, timeout: b.timeout}
+	if b.plain {
+		ds.conn, _ = netwrap.Find[*trackedConn](c.Conn())
 	}
-	return &dataBoundSession{Session: s, conn: tc, timeout: b.timeout}, nil
+	return ds, nil
 }
 
 type dataBoundSession struct {
 	smtp.Session
-	conn    *trackedConn
+	conn    *trackedConn // plain mode: the data's deadline is set on it
 	timeout time.Duration
+	rcpts   []string // accepted, for LMTPData's fallback
 
-	// go-smtp runs Data for BDAT (RFC 3030) on a goroutine of its own
-	// and, when the transaction ends early (RSET, a chunk over the size
-	// limit, a failed chunk), calls Reset and reads the next commands
-	// without waiting for Data to return. The session's state is then
+	// go-smtp runs Data (LMTPData behind the front) for BDAT (RFC 3030)
+	// on a goroutine of its own and, when the transaction ends early
+	// (RSET, a chunk over the size limit, a failed chunk; behind the
+	// front, its RSET for an oversized chunk), calls Reset and reads the
+	// next commands without waiting for Data to return. The session's state is then
 	// used by both: Reset is put off until Data returns, and Mail waits
 	// for it.
 	mu           sync.Mutex
@@ -356,7 +361,17 @@ func (s *dataBoundSession) Reset() {
 		return
 	}
 	s.mu.Unlock()
+	s.rcpts = nil
 	s.Session.Reset()
+}
+
+// Rcpt notes the accepted recipients, for LMTPData.
+func (s *dataBoundSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	err := s.Session.Rcpt(to, opts)
+	if err == nil {
+		s.rcpts = append(s.rcpts, to)
+	}
+	return err
 }
 
 // Mail starts a transaction once the Data of the last one has returned.
@@ -384,12 +399,14 @@ func (s *dataBoundSession) Auth(mech string) (sasl.Server, error) {
 // section 3.8 says with 421.
 var errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout while reading the message data, closing connection"}
 
-func (s *dataBoundSession) Data(r io.Reader) error {
+// enter marks the data under way; the function it returns runs the
+// Reset put off meanwhile and lets Mail go on.
+func (s *dataBoundSession) enter() (leave func()) {
 	done := make(chan struct{})
 	s.mu.Lock()
 	s.inData = done
 	s.mu.Unlock()
-	defer func() {
+	return func() {
 		// A Reset put off runs before Mail may go on.
 		for {
 			s.mu.Lock()
@@ -400,10 +417,25 @@ func (s *dataBoundSession) Data(r io.Reader) error {
 			}
 			s.resetPending = false
 			s.mu.Unlock()
+			s.rcpts = nil
 			s.Session.Reset()
 		}
 		close(done)
-	}()
+	}
+}
+
+// LMTPData is Data behind the front, which bounds the client's data
+// itself.
+func (s *dataBoundSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	defer s.enter()()
+	return sessionwrap.LMTPData(s.Session, r, status, s.rcpts)
+}
+
+func (s *dataBoundSession) Data(r io.Reader) error {
+	defer s.enter()()
+	if s.conn == nil {
+		return s.Session.Data(r)
+	}
 	deadline := time.Now().Add(s.timeout)
 	s.conn.dataDeadline.Store(deadline.UnixNano())
 	defer s.conn.dataDeadline.Store(0)

@@ -183,11 +183,10 @@ func newMTA(cfg config, log *slog.Logger) (*mta, error) {
 		return nil, err
 	}
 	m.relay.events, m.queue.events = m.events, m.events
-	if !cfg.PRDR && !cfg.PipeConnect {
-		// Around everything: the deadline for the whole of a message's
-		// data. Behind the front, the front keeps it (Timeouts.Message).
-		backend = dataBound{Backend: backend, timeout: cfg.DataTimeout}
-	}
+	// Around everything: a message's data kept apart from the next
+	// transaction and, without the front, the deadline for the whole of
+	// it. Behind the front, the front keeps that (Timeouts.Message).
+	backend = dataBound{Backend: backend, timeout: cfg.DataTimeout, plain: !cfg.PRDR && !cfg.PipeConnect}
 	s := smtp.NewServer(backend)
 	s.Domain = cfg.Hostname
 	s.TLSConfig = m.tls
