@@ -44,3 +44,31 @@ func TestListenBDATOutsideTransaction(t *testing.T) {
 		})
 	}
 }
+
+// An address with a control character (RFC 5321 section 4.1.2 allows
+// none, quoted or not) is refused at MAIL (501 5.1.7) and RCPT (501
+// 5.1.3), in both modes: such a sender could never get a DSN, and such a
+// recipient never be relayed.
+func TestControlCharactersInAddresses(t *testing.T) {
+	for _, mode := range []string{"plain", "prdr"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.PRDR = mode == "prdr"
+			tm := startMTA(t, cfg)
+			c := greet(t, tm.addr)
+			for _, addr := range []string{"a\x00b@x.test", "a\rb@x.test", "\"a\x01\"@x.test", "a@x\x7f.test"} {
+				expectCode(t, c.Cmd("MAIL FROM:<"+addr+">"), 501, "5.1.7")
+			}
+			// go-smtp takes a tab for the end of the address.
+			if rep := c.Cmd("MAIL FROM:<a\tb@x.test>"); rep.Code != 501 {
+				t.Fatalf("tab: %v", rep)
+			}
+			c.MustCmd("MAIL FROM:<s@x.test>", 250)
+			for _, addr := range []string{"a\x00b@example.test", "a\rb@remote.test", "\"a\x1b\"@example.test"} {
+				expectCode(t, c.Cmd("RCPT TO:<"+addr+">"), 501, "5.1.3")
+			}
+			c.MustCmd("RCPT TO:<a@example.test>", 250)
+			c.MustCmd("QUIT", 221)
+		})
+	}
+}

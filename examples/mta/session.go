@@ -91,6 +91,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts == nil {
 		opts = &smtp.MailOptions{}
 	}
+	if hasControl(from) {
+		return errControlSender
+	}
 	if err := checkEncoding(from, opts.UTF8); err != nil {
 		return err
 	}
@@ -116,6 +119,25 @@ func checkEncoding(addr string, utf8 bool) error {
 		return errBadUTF8
 	}
 	return nil
+}
+
+// RFC 5321 section 4.1.2: no character of a Mailbox is a control (a
+// quoted local part holds printable ASCII only, qtextSMTP and
+// quoted-pairSMTP); a NUL or a bare CR in an address could never be
+// relayed nor have a DSN sent to it.
+var (
+	errControlSender = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Control character in the sender address"}
+	errControlRcpt   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Control character in the recipient address"}
+)
+
+// hasControl reports whether s has an ASCII control character or DEL.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func isASCII(s string) bool {
@@ -201,6 +223,9 @@ func (m *mta) isLocalDomain(d string) bool {
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !s.mail {
 		return errNoSession
+	}
+	if hasControl(to) {
+		return errControlRcpt
 	}
 	if err := checkEncoding(to, s.utf8); err != nil {
 		return err
