@@ -44,18 +44,65 @@ func authorDomains(h *header, max int) (*authors, error) {
 	found := false
 	for i := range h.count() {
 		f := h.field(i)
-		if !f.is("From") {
-			continue
+		if f.is("From") {
+			found = true
+			if err := a.addField(f.body(), max); err != nil {
+				return a, err
+			}
 		}
-		found = true
-		if err := a.addField(f.body(), max); err != nil {
-			return a, err
+		// RFC 5322 section 2.2 allows CR only in CRLF, yet readers
+		// that end lines at a bare CR (Python's email package among
+		// them) find a field after one: a From field there is an
+		// author too.
+		for seg := range crFields(f) {
+			if !seg.is("From") {
+				continue
+			}
+			found = true
+			if err := a.addField(seg.body(), max); err != nil {
+				return a, err
+			}
 		}
 	}
 	if !found {
 		a.noFrom = ErrNoFrom
 	}
 	return a, nil
+}
+
+// crFields yields what follows each bare CR of f (a CR not followed by
+// LF) up to the next one, as a field of its own.
+func crFields(f field) func(yield func(field) bool) {
+	return func(yield func(field) bool) {
+		for j := bareCR(f, 0); j >= 0; {
+			k := bareCR(f, j+1)
+			end := k
+			if k < 0 {
+				end = len(f)
+			}
+			if !yield(f[j+1 : end]) {
+				return
+			}
+			j = k
+		}
+	}
+}
+
+// bareCR is the offset of the first CR of b at or after from that no LF
+// follows, -1 when none.
+func bareCR(b []byte, from int) int {
+	for from < len(b) {
+		i := bytes.IndexByte(b[from:], '\r')
+		if i < 0 {
+			return -1
+		}
+		i += from
+		if i+1 == len(b) || b[i+1] != '\n' {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
 }
 
 // addField adds the domains of one From field body.
@@ -160,6 +207,7 @@ var (
 	errAddrBadDomain                 = errors.New("bad domain")
 	errAddrUnterminatedGroup         = errors.New("unterminated group")
 	errAddrExpectedCommaOrSemicolon  = errors.New("expected \",\" or \";\"")
+	errAddrControl                   = errors.New("NUL or bare CR")
 )
 
 // parse parses a From field body as an address-list (RFC 5322
@@ -171,6 +219,12 @@ var (
 // are atoms of display names, which do not matter here.
 func (p *addrParser) parse(v []byte, a *authors, max int) error {
 	*p = addrParser{s: v, a: a, max: max, buf: p.buf[:0]}
+	// NUL, and CR outside CRLF, are in no part of a header field (RFC
+	// 5322 sections 2.2 and 3.2); readers differ on what they end, so
+	// such a field is read leniently, every domain after an "@".
+	if bytes.IndexByte(v, 0) >= 0 || bareCR(v, 0) >= 0 {
+		return errAddrControl
+	}
 	for {
 		if err := p.cfws(); err != nil {
 			return err

@@ -1,0 +1,259 @@
+package dmarc
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-msgauth/authres"
+	"github.com/smtpkit/smtpkit/internal/dnstest"
+)
+
+// The tests of this file are an adversary's: the attacker controls
+// example.org (p=none), whose SPF passes for the client and whose DKIM
+// signature verifies, and wants a message that a mail reader shows as
+// from example.com (p=reject) delivered.
+
+// attack evaluates msg as the attacker sends it: MAIL FROM
+// ann@example.org with an SPF pass, signed by example.org.
+func attack(t *testing.T, e *Evaluator, msg string) *Result {
+	t.Helper()
+	return eval(t, e, "ann@example.org", spfResult(authres.ResultPass, "ann@example.org"), sign(t, msg, "example.org"))
+}
+
+// refused reports whether the session would refuse r by default.
+func refused(r *Result) bool { return r.Status == StatusReject || r.Status == StatusNoFrom }
+
+// TestProbeFromTricks: From fields a mail reader may show as
+// example.com's, whatever else they also say, are refused.
+func TestProbeFromTricks(t *testing.T) {
+	e := evaluator(world(t), nil)
+	for _, from := range []string{
+		// The angle address is the author, not the phrase.
+		`From: "ann@example.org" <joe@example.com>`,
+		`From: "<ann@example.org>" <joe@example.com>`,
+		`From: ann@example.org <joe@example.com>`,
+		// Not RFC 5322 (an unquoted "@" in the phrase): readers differ,
+		// so every domain counts.
+		`From: joe@example.com <ann@example.org>`,
+		`From: =?utf-8?b?YW5uQGV4YW1wbGUub3Jn?= <joe@example.com>`,
+		// Quoted local parts with "@" and "<>" inside.
+		`From: "ann@example.org"@example.com`,
+		`From: "<ann@example.org>"@example.com`,
+		`From: "ann\"@example.org"@example.com`,
+		// Comments with addresses, nested and escaped parentheses.
+		`From: (ann@example.org) joe@example.com`,
+		`From: joe@example.com (ann@example.org)`,
+		`From: (a (b) <ann@example.org>) joe@example.com`,
+		`From: (a \) <ann@example.org>) joe@example.com`,
+		`From: (a \( <ann@example.org>) <joe@example.com>`,
+		// Unbalanced quotes, brackets, parentheses: whatever a reader
+		// makes of them, example.com is among the authors.
+		`From: "ann@example.org <joe@example.com>`,
+		`From: ann@example.org" <joe@example.com>`,
+		`From: (ann@example.org <joe@example.com>`,
+		`From: ann@example.org) <joe@example.com>`,
+		`From: <ann@example.org <joe@example.com>`,
+		`From: <ann@example.org>> <joe@example.com>`,
+		`From: <joe@example.com`,
+		`From: joe@example.com>`,
+		`From: <<joe@example.com>>`,
+		// Groups.
+		`From: undisclosed:;, joe@example.com`,
+		`From: g: ann@example.org, joe@example.com;`,
+		`From: g: ann@example.org;, joe@example.com`,
+		`From: g: ann@example.org; joe@example.com`,
+		`From: g: (;) joe@example.com;`,
+		`From: g:: joe@example.com;`,
+		// Domain literals next to the real author.
+		`From: ann@[192.0.2.1], joe@example.com`,
+		`From: joe@[example.com]`,
+		// Name forms of the same domain.
+		`From: joe@example.com.`,
+		`From: joe@EXAMPLE.COM`,
+		`From: joe@ExAmPlE.cOm.`,
+		`From: joe%example.com@example.com`,
+		`From: ann%example.org@example.com`,
+		`From: joe@example..com, joe@example.com`,
+		// Control bytes inside the field.
+		"From: ann@example.org\x00joe@example.com",
+		"From: ann@example.org\x00, joe@example.com",
+		"From: ann@example.org\rFrom: joe@example.com",
+		"From: (x\rFrom: joe@example.com) ann@example.org",
+		"From: \"x\rFrom: joe@example.com\" <ann@example.org>",
+		"From: (x\x00) joe@example.com",
+		// Folding.
+		"From:\r\n\tjoe@example.com",
+		"From: Ann\r\n <joe@example.com>",
+		"From: joe@\r\n\texample.com",
+		"From: joe@example\r\n .com",
+		"from: joe@example.com",
+		"From : joe@example.com",
+		"From\t: joe@example.com",
+		"FROM:joe@example.com",
+		// Several fields, Sender and obs-from.
+		"From: ann@example.org\r\nFrom: joe@example.com",
+		"From: joe@example.com\r\nFrom: ann@example.org",
+		"From: ann@example.org, joe@example.com\r\nSender: ann@example.org",
+		"Sender: ann@example.org\r\nFrom: joe@example.com, ann@example.org",
+		"From: ann@example.org\r\nX-Foo: bar\r\nfrom: joe@example.com",
+		// Long fields.
+		"From: " + strings.Repeat("(c) ", 20000) + "joe@example.com",
+		"From: " + strings.Repeat("ann@example.org, ", 2000) + "joe@example.com",
+		"From: ann@example.org" + strings.Repeat(" ", 50000) + ", joe@example.com",
+		"From: " + strings.Repeat(`"x" `, 10000) + "<joe@example.com>",
+	} {
+		r := attack(t, e, message(from))
+		if !refused(r) {
+			t.Errorf("%q: %s", trunc(from), show(r))
+		}
+	}
+}
+
+// TestProbeNotFrom: fields that are not From fields are not authors: the
+// attacker's own From decides, and passes.
+func TestProbeNotFrom(t *testing.T) {
+	e := evaluator(world(t), nil)
+	for _, fields := range [][]string{
+		{"Resent-From: joe@example.com", "From: ann@example.org"},
+		{"X-From: joe@example.com", "From: ann@example.org"},
+		{"From-X: joe@example.com", "From: ann@example.org"},
+		{"From: ann@example.org", "Reply-To: joe@example.com"},
+		// The phrase is no address, to DMARC (RFC 7489 section 3.1,
+		// RFC 5322 section 3.4): mailing lists put the original
+		// address there.
+		{`From: "joe@example.com via List" <ann@example.org>`},
+		{`From: (joe@example.com) ann@example.org`},
+	} {
+		r := attack(t, e, message(fields...))
+		if r.Status != StatusAccept || r.FromDomain != "example.org" || r.Authors != nil {
+			t.Errorf("%q: %s", fields, show(r))
+		}
+	}
+}
+
+// TestProbeManyFromFields: a thousand From fields, the one of example.com
+// last, or the bad one first.
+func TestProbeManyFromFields(t *testing.T) {
+	e := evaluator(world(t), nil)
+	var many []string
+	for range 1000 {
+		many = append(many, "From: ann@example.org")
+	}
+	for _, fields := range [][]string{
+		append(many[:1000:1000], "From: joe@example.com"),
+		append([]string{"From: joe@example.com"}, many...),
+		append(many[:500:500], append([]string{"From: <joe@example.com>"}, many[500:]...)...),
+	} {
+		r := attack(t, e, message(fields...))
+		if !refused(r) {
+			t.Errorf("%d fields: %s", len(fields), show(r))
+		}
+	}
+}
+
+// TestProbeHeaderBoundary: the evaluator's header section ends where a
+// mail reader's does, so that no From field a reader shows is left out:
+// a From after a line that only looks empty is still evaluated.
+func TestProbeHeaderBoundary(t *testing.T) {
+	e := evaluator(world(t), nil)
+	for _, msg := range []string{
+		"From: ann@example.org\r\n\r\r\nFrom: joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\n \r\nFrom: joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\n\t\r\nFrom: joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\n\rFrom: joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\n\x00\r\nFrom: joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\n\vFrom: joe@example.com\r\n\r\nbody\r\n",
+		" From: joe@example.com\r\nFrom: ann@example.org\r\n\r\nbody\r\n",
+		"From: ann@example.org\nFrom: joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\nFrom: joe@example.com\n\nbody\r\n",
+		// A bare CR ends a line to some readers (Python's email
+		// package): the From field after it is theirs, and ours.
+		"From: ann@example.org\r\nSubject: hi\rFrom: joe@example.com\r\n\r\nbody\r\n",
+		"Subject: hi\rFrom: joe@example.com\r\nFrom: ann@example.org\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\nSubject: hi\r\n\tthere\rfrom : joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\nSubject: hi\rX: y\rFROM:<joe@example.com>\r\n\r\nbody\r\n",
+		"Subject: hi\rFrom: joe@example.com\r\n\r\nbody\r\n",
+	} {
+		r := eval(t, e, "ann@example.org", spfResult(authres.ResultPass, "ann@example.org"), msg)
+		if !refused(r) {
+			t.Errorf("%q: %s", msg, show(r))
+		}
+	}
+}
+
+// TestProbePolicyRecords: record variants and lookups that fail. A
+// temporary failure never passes; a subdomain without its own record gets
+// its organisational domain's sp=.
+func TestProbePolicyRecords(t *testing.T) {
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "bank.example", Text: `
+			_dmarc        TXT "p=none; v=DMARC1"
+			_dmarc.dup    TXT "v=DMARC1; p=reject; p=none"
+			_dmarc.sp     TXT "v=DMARC1; sp=reject"
+			_dmarc.spr    TXT "v=DMARC1; p=none; sp=reject"
+			_dmarc.pctbad TXT "v=DMARC1; p=reject; pct=garbage"
+			_dmarc.pctbig TXT "v=DMARC1; p=reject; pct=1000"
+			_dmarc.pctneg TXT "v=DMARC1; p=reject; pct=-1"
+			_dmarc.ty     TXT "v=DMARC1; p=reject; t=y"
+			_dmarc.tn     TXT "v=DMARC1; p=reject; t=n"
+			_dmarc.case   TXT "V=DMARC1; P=REJECT"
+			_dmarc.split  TXT "v=DMARC1; " "p=reject"
+			_dmarc.ws     TXT " v = DMARC1 ; p = reject "
+		`},
+		dnstest.Zone{Name: "orgfail.example", Text: `
+			_dmarc        TXT "v=DMARC1; p=reject"
+		`},
+		dnstest.Zone{Name: "sub.orgfail.example", Text: `
+			@             A   192.0.2.1
+		`},
+		dnstest.Zone{Name: "self.example", Text: `
+			_dmarc        TXT "v=DMARC1; p=reject"
+		`},
+	)
+	if err := srv.SetMode("orgfail.example", dnstest.ServFail(2, "test")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bis := range []bool{false, true} {
+		e := evaluator(srv, &Options{DMARCbis: bis})
+		for _, tt := range []struct {
+			from string
+			want Status
+		}{
+			{"joe@dup.bank.example", StatusReject}, // the first p= counts
+			{"joe@spr.bank.example", StatusNone},   // its own p=, not sp=
+			{"joe@pctbad.bank.example", StatusReject},
+			{"joe@pctbig.bank.example", StatusReject},
+			{"joe@pctneg.bank.example", StatusReject},
+			{"joe@tn.bank.example", StatusReject},
+			{"joe@split.bank.example", StatusReject},
+			{"joe@ws.bank.example", StatusReject},
+			{"joe@sub.orgfail.example", StatusTempError},
+			{"joe@x.sub.orgfail.example", StatusTempError},
+			{"joe@orgfail.example", StatusTempError},
+		} {
+			r := eval(t, e, "", nil, message("From: "+tt.from))
+			if r.Status != tt.want {
+				t.Errorf("bis=%v %s: %s", bis, tt.from, show(r))
+			}
+		}
+		// A subdomain of spr.bank.example: by the Public Suffix List
+		// its organisational domain is bank.example, whose record
+		// does not start with v= (no policy); the Tree Walk makes
+		// spr.bank.example, whose sp=reject applies, the organisational
+		// domain.
+		want := StatusNoRecord
+		if bis {
+			want = StatusReject
+		}
+		if r := eval(t, e, "", nil, message("From: joe@x.spr.bank.example")); r.Status != want {
+			t.Errorf("bis=%v x.spr.bank.example: %s", bis, show(r))
+		}
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "..."
+	}
+	return s
+}
