@@ -116,7 +116,9 @@
 // SessionOptions.Reject is set; StatusQuarantine (and reject when Reject
 // is off) is marked for the inner session when Quarantine is set, which
 // reads it with Quarantined(conn). StatusNoFrom is handled as reject
-// unless SessionOptions.DeliverNoFrom is set. Of several Author Domains,
+// unless SessionOptions.DeliverNoFrom is set; StatusTempError is answered
+// 451 4.7.1 when Reject or Quarantine is set, unless
+// SessionOptions.DeliverTempError is. Of several Author Domains,
 // the one whose handling under the options is the strictest decides. A
 // header section over the limit is refused with 552 5.3.4, a message
 // with too many Author Domains with 550 5.7.1. Messages of authenticated

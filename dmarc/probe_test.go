@@ -3,8 +3,10 @@ package dmarc
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-msgauth/authres"
+	"github.com/emersion/go-smtp"
 	"github.com/smtpkit/smtpkit/internal/dnstest"
 )
 
@@ -256,4 +258,55 @@ func trunc(s string) string {
 		return s[:120] + "..."
 	}
 	return s
+}
+
+// TestProbeTempErrorNeverPasses: with a policy enforced, as the MTA's
+// -dmarc does, a _dmarc lookup that fails (SERVFAIL, or no answer at
+// all), at the From domain or at its organisational domain after the
+// From domain had no record, is answered 451, never delivered; so is a
+// message with a passing author next to such a one.
+func TestProbeTempErrorNeverPasses(t *testing.T) {
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "example.org", Text: `
+			_dmarc  TXT "v=DMARC1; p=none"
+		`},
+		dnstest.Zone{Name: "failing.example", Text: `
+			_dmarc  TXT "v=DMARC1; p=reject"
+		`},
+		dnstest.Zone{Name: "sub.failing.example", Text: `
+			@       A   192.0.2.1
+		`},
+		dnstest.Zone{Name: "silent.example", Text: `
+			_dmarc  TXT "v=DMARC1; p=reject"
+		`},
+	)
+	if err := srv.SetMode("failing.example", dnstest.ServFail(2, "test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetMode("silent.example", dnstest.Drop()); err != nil {
+		t.Fatal(err)
+	}
+	for _, bis := range []bool{false, true} {
+		for _, from := range []string{
+			"From: joe@failing.example",
+			"From: joe@sub.failing.example",
+			"From: joe@x.sub.failing.example",
+			"From: joe@silent.example",
+			"From: ann@example.org\r\nFrom: joe@failing.example",
+			"From: joe@sub.failing.example, ann@example.org",
+		} {
+			rec := &recorder{}
+			o := &SessionOptions{
+				Evaluator:  evaluator(srv, &Options{DMARCbis: bis, Timeout: 300 * time.Millisecond}),
+				AuthServID: "mx.example.org",
+				SPF:        func(*smtp.Conn) *authres.SPFResult { return spfResult(authres.ResultPass, "ann@example.org") },
+				Reject:     true,
+				Quarantine: true,
+			}
+			rep := send(t, startSession(t, rec, o), "ann@example.org", from+"\r\nSubject: hi\r\n\r\nbody\r\n")
+			if rep.Code != 451 || len(rec.deliveries()) != 0 {
+				t.Errorf("bis=%v %q: reply %v, %d deliveries", bis, from, rep, len(rec.deliveries()))
+			}
+		}
+	}
 }

@@ -54,9 +54,14 @@ type SessionOptions struct {
 	// which reads the mark with Quarantined and files the message away.
 	Quarantine bool
 
-	// DeferTempError answers 451 4.7.1 when the status is temperror, so
-	// that the client tries again later; the default delivers.
-	DeferTempError bool
+	// DeliverTempError delivers messages whose status is temperror (a
+	// DNS failure kept the policy or an aligned identifier from being
+	// checked) when Reject or Quarantine is set. By default they are
+	// answered 451 4.7.1, so that the client tries again later: a
+	// result that cannot be computed never lets a message past a
+	// policy. With neither Reject nor Quarantine, nothing is enforced
+	// and temperror is delivered like every other status.
+	DeliverTempError bool
 
 	// History, if set, gets a record of every evaluated message.
 	History *History
@@ -394,7 +399,7 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 			EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 			Message:      replySafe("Rejected by the DMARC policy of " + res.UsedDomain),
 		}
-	case res.Status == StatusTempError && s.o.DeferTempError:
+	case res.Status == StatusTempError && s.deferTempError():
 		s.log().Warn("dmarc: temporary error, answering 451", "err", res.Err, "domain", res.FromDomain, "ip", ip, "mail_from", s.from)
 		return nil, done, &smtp.SMTPError{
 			Code:         451,
@@ -448,13 +453,19 @@ func (s *Session) action(r *Result) Policy {
 	return PolicyNone
 }
 
+// deferTempError reports whether a temperror is answered 451: when a
+// policy is enforced, unless DeliverTempError.
+func (s *Session) deferTempError() bool {
+	return (s.o.Reject || s.o.Quarantine) && !s.o.DeliverTempError
+}
+
 // severity orders what the session does with a result: refuse, defer,
 // quarantine, deliver.
 func (s *Session) severity(r *Result) int {
 	switch a := s.action(r); {
 	case a == PolicyReject:
 		return 3
-	case r.Status == StatusTempError && s.o.DeferTempError:
+	case r.Status == StatusTempError && s.deferTempError():
 		return 2
 	case a == PolicyQuarantine:
 		return 1
