@@ -310,3 +310,63 @@ func TestProbeTempErrorNeverPasses(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeAlignment: identifiers that only look like the From domain's,
+// or share no more than a public suffix with it, do not align; a DKIM
+// signature that passes for another domain, or one added beside a
+// failing one, does not help.
+func TestProbeAlignment(t *testing.T) {
+	key := dkimKeyRecord()
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "example.com", Text: `
+			_dmarc          TXT "v=DMARC1; p=reject"
+		`},
+		// The public suffix says so (RFC 9989 section 4.7): the
+		// DMARCbis Tree Walk takes a suffix's record without psd=y
+		// for an organisational domain's (section 4.10.2).
+		dnstest.Zone{Name: "co.uk", Text: `
+			_dmarc          TXT "v=DMARC1; p=reject; psd=y"
+			sel._domainkey  TXT ` + key + `
+		`},
+		dnstest.Zone{Name: "bank.co.uk", Text: `
+			_dmarc          TXT "v=DMARC1; p=reject"
+		`},
+		dnstest.Zone{Name: "evil.co.uk", Text: `
+			sel._domainkey  TXT ` + key + `
+		`},
+		dnstest.Zone{Name: "example.com.evil.example", Text: `
+			sel._domainkey  TXT ` + key + `
+		`},
+		dnstest.Zone{Name: "evilexample.com", Text: `
+			sel._domainkey  TXT ` + key + `
+		`},
+		dnstest.Zone{Name: "xn--exmple-cua.com", Text: `
+			sel._domainkey  TXT ` + key + `
+		`},
+	)
+	for _, bis := range []bool{false, true} {
+		e := evaluator(srv, &Options{DMARCbis: bis})
+		for _, tt := range []struct{ from, id string }{
+			{"joe@example.com", "example.com.evil.example"},
+			{"joe@example.com", "evilexample.com"},
+			{"joe@example.com", "xn--exmple-cua.com"},
+			{"joe@bank.co.uk", "evil.co.uk"},
+			{"joe@bank.co.uk", "co.uk"},
+			{"joe@co.uk", "evil.co.uk"},
+		} {
+			msg := message("From: " + tt.from)
+			in := "x@" + tt.id
+			// SPF pass for the look-alike.
+			if r := eval(t, e, in, spfResult(authres.ResultPass, in), msg); r.Status != StatusReject {
+				t.Errorf("bis=%v From %s, SPF pass %s: %s", bis, tt.from, tt.id, show(r))
+			}
+			// DKIM pass for it, in mixed case too.
+			for _, d := range []string{tt.id, strings.ToUpper(tt.id)} {
+				r := eval(t, e, "", nil, sign(t, msg, d))
+				if r.Status != StatusReject || len(r.DKIM) != 1 || r.DKIM[0].Result != authres.ResultPass {
+					t.Errorf("bis=%v From %s, DKIM d=%s: %s %+v", bis, tt.from, d, show(r), r.DKIM)
+				}
+			}
+		}
+	}
+}
