@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"strings"
 )
 
 // DefaultMaxAuthorDomains is how many distinct Author Domains one message
@@ -121,12 +124,23 @@ func (a *authors) addField(v []byte, max int) error {
 		}
 		return nil
 	}
-	// Not RFC 5322: take what looks like a domain after each "@".
+	// Not RFC 5322: take what looks like a domain after each "@", in
+	// the field as written and with its encoded words decoded.
 	n := 0
 	for d := range lenientDomains(v) {
 		n++
 		if err := a.add(d, max); err != nil {
 			return err
+		}
+	}
+	if bytes.Contains(v, []byte("=?")) {
+		if dec, err := wordDecoder.DecodeHeader(string(v)); err == nil && dec != string(v) {
+			for d := range lenientDomains([]byte(dec)) {
+				n++
+				if err := a.add(d, max); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if n == 0 && a.noFrom == nil {
@@ -281,6 +295,39 @@ func (p *addrParser) found(d []byte, literal bool) {
 	}
 }
 
+// encodedWords adds the domains that the encoded words (RFC 2047) of a
+// local part, or of a display name when they hide control characters,
+// decode to. RFC 2047 section 5 allows encoded words in neither place,
+// yet mail readers have decoded them there and shown an address that is
+// not the author's (the "Mailsploit" attacks: an encoded address, and a
+// NUL or line end after it to hide the real one); the domains of such an
+// address are evaluated too.
+func (p *addrParser) encodedWords(b []byte, local bool) {
+	if p.a == nil || p.tooMany != nil || !bytes.Contains(b, []byte("=?")) {
+		return
+	}
+	dec, err := wordDecoder.DecodeHeader(string(b))
+	if err != nil || dec == string(b) {
+		return
+	}
+	if !local && !strings.ContainsFunc(dec, isControl) {
+		return
+	}
+	for d := range lenientDomains([]byte(dec)) {
+		if p.tooMany = p.a.add(d, p.max); p.tooMany != nil {
+			return
+		}
+	}
+}
+
+// wordDecoder decodes encoded words of any charset, those it does not
+// know byte for byte.
+var wordDecoder = &mime.WordDecoder{
+	CharsetReader: func(_ string, input io.Reader) (io.Reader, error) { return input, nil },
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 }
+
 func (p *addrParser) eof() bool  { return p.i >= len(p.s) }
 func (p *addrParser) peek() byte { return p.s[p.i] }
 
@@ -381,6 +428,7 @@ func (p *addrParser) address(groups bool) error {
 	// A phrase (display name) or a local part: words, and dots for
 	// obs-phrase and the (obs-)local-part word *("." word).
 	words, local, wantWord := 0, true, true
+	start := p.i
 	for {
 		ok, err := p.word()
 		if err != nil {
@@ -408,15 +456,18 @@ func (p *addrParser) address(groups bool) error {
 		if words == 0 || !local || wantWord {
 			return errAddrBadLocalPart
 		}
+		p.encodedWords(p.s[start:p.i], true)
 		p.i++
 		return p.domain()
 	case '<':
+		p.encodedWords(p.s[start:p.i], false)
 		p.i++
 		return p.angleAddr()
 	case ':':
 		if !groups || words == 0 {
 			return errAddrUnexpected
 		}
+		p.encodedWords(p.s[start:p.i], false)
 		p.i++
 		return p.group()
 	}
@@ -457,6 +508,7 @@ func (p *addrParser) angleAddr() error {
 	}
 	// addr-spec: local-part "@" domain.
 	words := 0
+	start := p.i
 	for {
 		ok, err := p.word()
 		if err != nil {
@@ -477,6 +529,7 @@ func (p *addrParser) angleAddr() error {
 	if p.eof() || p.peek() != '@' {
 		return errAddrExpectedAt
 	}
+	p.encodedWords(p.s[start:p.i], true)
 	p.i++
 	if err := p.domain(); err != nil {
 		return err

@@ -38,6 +38,17 @@ func TestProbeFromTricks(t *testing.T) {
 		// so every domain counts.
 		`From: joe@example.com <ann@example.org>`,
 		`From: =?utf-8?b?YW5uQGV4YW1wbGUub3Jn?= <joe@example.com>`,
+		// Encoded words (RFC 2047) where section 5 allows none, which
+		// mail readers have decoded all the same ("Mailsploit"): in a
+		// local part, and in a display name hiding control characters.
+		`From: =?utf-8?b?am9lQGV4YW1wbGUuY29t?==?utf-8?Q?=00?==?utf-8?b?am9lQGV4YW1wbGUuY29t?=@example.org`,
+		`From: =?utf-8?b?am9lQGV4YW1wbGUuY29t?=@example.org`,
+		`From: <=?utf-8?q?joe=40example.com?=@example.org>`,
+		`From: Ann <=?x-unknown?q?joe=40example.com?=@example.org>`,
+		`From: =?utf-8?b?am9lQGV4YW1wbGUuY29t?==?utf-8?q?=0A=00?= <ann@example.org>`,
+		`From: "=?utf-8?q?joe=40example.com=00?=" <ann@example.org>`,
+		`From: =?utf-8?q?joe=40example.com=0D?= ann@example.org`,
+		`From: g=?utf-8?q?=00joe=40example.com?=: ann@example.org;`,
 		// Quoted local parts with "@" and "<>" inside.
 		`From: "ann@example.org"@example.com`,
 		`From: "<ann@example.org>"@example.com`,
@@ -125,6 +136,8 @@ func TestProbeNotFrom(t *testing.T) {
 		// address there.
 		{`From: "joe@example.com via List" <ann@example.org>`},
 		{`From: (joe@example.com) ann@example.org`},
+		{`From: =?utf-8?b?am9lQGV4YW1wbGUuY29t?= <ann@example.org>`},
+		{`From: =?utf-8?q?joe=40example.com_via_List?= <ann@example.org>`},
 	} {
 		r := attack(t, e, message(fields...))
 		if r.Status != StatusAccept || r.FromDomain != "example.org" || r.Authors != nil {
