@@ -178,8 +178,9 @@ func (a *authors) add(d []byte, max int) error {
 	return nil
 }
 
-// lenientDomains yields, for each "@" in v, the run of domain characters
-// that follows it, dots trimmed, when not empty.
+// lenientDomains yields, for each "@" in v, the run of atext and dots
+// that follows it (what the grammar could read as a dot-atom domain),
+// dots trimmed, when not empty.
 func lenientDomains(v []byte) func(yield func([]byte) bool) {
 	return func(yield func([]byte) bool) {
 		for i := 0; i < len(v); i++ {
@@ -187,7 +188,7 @@ func lenientDomains(v []byte) func(yield func([]byte) bool) {
 				continue
 			}
 			j := i + 1
-			for j < len(v) && (isLetDig(v[j]) || v[j] == '-' || v[j] == '.' || v[j] == '_' || v[j] >= 0x80) {
+			for j < len(v) && (isAtext(v[j]) || v[j] == '.') {
 				j++
 			}
 			d := bytes.Trim(v[i+1:j], ".")

@@ -87,6 +87,20 @@ func TestProbeFromTricks(t *testing.T) {
 		`From: joe%example.com@example.com`,
 		`From: ann%example.org@example.com`,
 		`From: joe@example..com, joe@example.com`,
+		// atext that no host name has, after a name a reader shows.
+		`From: joe@example.com?`,
+		`From: joe@example.com!`,
+		`From: joe@example.com'`,
+		`From: joe@example.com#x`,
+		`From: joe@example.com/`,
+		`From: joe@example.com=`,
+		`From: joe@example.com}`,
+		`From: joe@example.com_`,
+		`From: joe@example.com-`,
+		`From: <joe@example.com?`,
+		`From: Joe <joe@example.com|>`,
+		"From: joe@example.com\u00a0",
+		"From: joe@example.com\u200e",
 		// Control bytes inside the field.
 		"From: ann@example.org\x00joe@example.com",
 		"From: ann@example.org\x00, joe@example.com",
@@ -380,6 +394,45 @@ func TestProbeAlignment(t *testing.T) {
 					t.Errorf("bis=%v From %s, DKIM d=%s: %s %+v", bis, tt.from, d, show(r), r.DKIM)
 				}
 			}
+		}
+	}
+}
+
+// TestProbeIDN: a From domain in U-labels, in any case, with an
+// ideographic full stop, or with a final dot, is the A-label domain whose
+// record applies (RFC 5891 section 5, RFC 6532); names that do not map
+// are no usable domain, never a pass.
+func TestProbeIDN(t *testing.T) {
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "xn--bnk-qla.example", Text: `
+			_dmarc  TXT "v=DMARC1; p=reject"
+		`},
+	)
+	e := evaluator(srv, nil)
+	for _, from := range []string{
+		"From: joe@bänk.example",
+		"From: joe@BÄNK.EXAMPLE",
+		"From: joe@bänk\u3002example",
+		"From: joe@bänk.example.",
+		"From: joe@XN--BNK-QLA.example",
+		"From: =?utf-8?q?J=C3=B6e?= <jöe@bänk.example>",
+		"From: joe@ba\u0308nk.example",      // NFD: a and a combining diaeresis
+		"From: joe@b\u00e4nk.example\u200b", // UTS 46 maps ZWSP away
+	} {
+		r := eval(t, e, "ann@example.org", spfResult(authres.ResultPass, "ann@example.org"), message(from))
+		if r.Status != StatusReject || r.FromDomain != "xn--bnk-qla.example" {
+			t.Errorf("%q: %s", from, show(r))
+		}
+	}
+	for _, from := range []string{
+		"From: joe@xn--bnk-qla.example\u00a0",
+		"From: joe@b\u00e4nk.example\u0000",
+		"From: joe@bänk\xff.example",
+		"From: joe@bänk.example\xff",
+	} {
+		r := eval(t, e, "ann@example.org", spfResult(authres.ResultPass, "ann@example.org"), message(from))
+		if !refused(r) {
+			t.Errorf("%q: %s", from, show(r))
 		}
 	}
 }
