@@ -436,3 +436,51 @@ func TestProbeIDN(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeSubdomainPolicies: sp= and np= (RFC 7489 section 6.3, RFC 9989
+// section 4.10.1) for subdomains without records of their own: a
+// subdomain that does not exist gets np= in DMARCbis mode, one that
+// exists sp=, and a failing existence check is a temperror, not the
+// weaker policy; a record with sp= but no p= applies no policy by RFC
+// 7489 and p=none by DMARCbis.
+func TestProbeSubdomainPolicies(t *testing.T) {
+	srv := dnstest.Start(t,
+		dnstest.Zone{Name: "np.example", Text: `
+			_dmarc  TXT "v=DMARC1; p=none; sp=none; np=reject"
+			real    A   192.0.2.1
+			mx      MX  10 mail.np.example.
+		`},
+		dnstest.Zone{Name: "dead.np.example", Text: `
+		`},
+		dnstest.Zone{Name: "nop.example", Text: `
+			_dmarc  TXT "v=DMARC1; sp=reject"
+		`},
+	)
+	if err := srv.SetMode("dead.np.example", dnstest.ServFail(2, "test")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bis := range []bool{false, true} {
+		e := evaluator(srv, &Options{DMARCbis: bis})
+		for _, tt := range []struct {
+			from      string
+			rfc, dbis Status
+		}{
+			{"joe@np.example", StatusNone, StatusNone},
+			{"joe@ghost.np.example", StatusNone, StatusReject},
+			{"joe@a.b.ghost.np.example", StatusNone, StatusReject},
+			{"joe@real.np.example", StatusNone, StatusNone},
+			{"joe@mx.np.example", StatusNone, StatusNone},
+			{"joe@x.dead.np.example", StatusTempError, StatusTempError},
+			{"joe@nop.example", StatusNoRecord, StatusNone},
+			{"joe@sub.nop.example", StatusNoRecord, StatusReject},
+		} {
+			want := tt.rfc
+			if bis {
+				want = tt.dbis
+			}
+			if r := eval(t, e, "", nil, message("From: "+tt.from)); r.Status != want {
+				t.Errorf("bis=%v %s: %s", bis, tt.from, show(r))
+			}
+		}
+	}
+}
