@@ -124,9 +124,26 @@ func (a *authors) addField(v []byte, max int) error {
 		}
 		return nil
 	}
+	n := 0
+	if err == errAddrControl {
+		// The grammar's reading of the field with the control
+		// characters as spaces counts too, for readers that drop them.
+		c := bytes.Clone(v)
+		for i := range c {
+			if c[i] == 0 || c[i] == '\r' && (i+1 == len(c) || c[i+1] != '\n') {
+				c[i] = ' '
+			}
+		}
+		if p.parse(c, nil, 0) == nil {
+			p.parse(c, a, max)
+			if p.tooMany != nil {
+				return p.tooMany
+			}
+			n += p.n
+		}
+	}
 	// Not RFC 5322: take what looks like a domain after each "@", in
 	// the field as written and with its encoded words decoded.
-	n := 0
 	for d := range lenientDomains(v) {
 		n++
 		if err := a.add(d, max); err != nil {

@@ -484,3 +484,20 @@ func TestProbeSubdomainPolicies(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeControlCharacters: a From field with NUL or a bare CR is read
+// both by the grammar, those characters taken for spaces, and leniently:
+// a domain after CFWS after the "@" is not lost.
+func TestProbeControlCharacters(t *testing.T) {
+	for _, v := range []string{
+		"joe@ (\x00) example.com",
+		"joe@\r example.com",
+		"joe (\x00) @ example . com",
+		"Joe\x00 <joe@(c)example.com>",
+	} {
+		a := &authors{}
+		if err := a.addField([]byte(v), DefaultMaxAuthorDomains); err != nil || len(a.domains) != 1 || a.domains[0] != "example.com" {
+			t.Errorf("%q: %q, %v", v, a.domains, err)
+		}
+	}
+}
