@@ -1,6 +1,12 @@
 package dmarc
 
 import (
+	"errors"
+	"io"
+	"net"
+	netsmtp "net/smtp"
+	"net/textproto"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -499,5 +505,48 @@ func TestProbeControlCharacters(t *testing.T) {
 		if err := a.addField([]byte(v), DefaultMaxAuthorDomains); err != nil || len(a.domains) != 1 || a.domains[0] != "example.com" {
 			t.Errorf("%q: %q, %v", v, a.domains, err)
 		}
+	}
+}
+
+// TestProbeNoClientAddress: a session whose client has no IP address, on
+// a Unix socket, is evaluated and refused like any other.
+func TestProbeNoClientAddress(t *testing.T) {
+	o := sessionOptions(world(t))
+	o.Reject, o.Quarantine = true, true
+	rec := &recorder{}
+	srv := smtp.NewServer(WrapBackend(rec, o))
+	srv.Domain = "mx.example.org"
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "smtp.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	conn, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netsmtp.NewClient(conn, "mx.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("x@example.net"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("postmaster@mx.test"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, message("From: joe@example.com"))
+	var te *textproto.Error
+	if err := w.Close(); !errors.As(err, &te) || te.Code != 550 {
+		t.Fatalf("end of data: %v", err)
+	}
+	if got := rec.deliveries(); len(got) != 0 {
+		t.Fatalf("delivered: %+v", got)
 	}
 }

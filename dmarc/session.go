@@ -317,15 +317,15 @@ var (
 func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 	nothing := func() {}
 	s.result, s.quarantine, s.extra = nil, false, nil
-	ip, ok := remoteIP(s.conn.Conn())
-	if s.authed || !ok {
+	// A client without an IP address (a Unix socket, a pipe) is
+	// evaluated all the same: the policy does not depend on the address,
+	// and only reports lack it.
+	ip, _ := remoteIP(s.conn.Conn())
+	if s.authed {
 		// Nothing is evaluated, but the header section is read all the
 		// same: its size is bounded, and Authentication-Results fields
 		// claiming our authserv-id go (RFC 8601 section 5).
 		why := "authenticated session"
-		if !s.authed {
-			why = "client has no IP address"
-		}
 		br := bufio.NewReader(r)
 		h, err := readHeader(br, s.o.Evaluator.maxHeader)
 		if err != nil {
