@@ -105,11 +105,11 @@ func (h *header) withoutAuthResults(id string) []byte {
 // lines there (Python's email package among them) find a field of its
 // own.
 func (f field) claims(id string) bool {
-	if f.is("Authentication-Results") && sameAuthServID(authservID(string(f.body())), id) {
+	if f.looselyIs("Authentication-Results") && sameAuthServID(authservID(string(f.body())), id) {
 		return true
 	}
 	for seg := range crFields(f) {
-		if seg.is("Authentication-Results") && sameAuthServID(authservID(string(seg.body())), id) {
+		if seg.looselyIs("Authentication-Results") && sameAuthServID(authservID(string(seg.body())), id) {
 			return true
 		}
 	}

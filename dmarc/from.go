@@ -47,7 +47,7 @@ func authorDomains(h *header, max int) (*authors, error) {
 	found := false
 	for i := range h.count() {
 		f := h.field(i)
-		if f.is("From") {
+		if f.looselyIs("From") {
 			found = true
 			if err := a.addField(f.body(), max); err != nil {
 				return a, err
@@ -58,7 +58,7 @@ func authorDomains(h *header, max int) (*authors, error) {
 		// them) find a field after one: a From field there is an
 		// author too.
 		for seg := range crFields(f) {
-			if !seg.is("From") {
+			if !seg.looselyIs("From") {
 				continue
 			}
 			found = true

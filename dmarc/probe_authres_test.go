@@ -19,6 +19,8 @@ func TestProbeForgedResults(t *testing.T) {
 		"X-Note: hi\rAuthentication-Results: mx.example.org; dmarc=pass",
 		"X-Note: hi\r\n\tthere\rauthentication-results : mx.example.org; dmarc=pass",
 		" Authentication-Results: mx.example.org; dmarc=pass",
+		"Authentication-Results\x00: mx.example.org; dmarc=pass",
+		"\x01Authentication-Results: mx.example.org; dmarc=pass",
 	}
 	arc := "ARC-Authentication-Results: i=1; mx.example.org; dmarc=pass"
 	for _, f := range forged {

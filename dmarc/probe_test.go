@@ -208,6 +208,10 @@ func TestProbeHeaderBoundary(t *testing.T) {
 		"From: ann@example.org\r\nSubject: hi\r\n\tthere\rfrom : joe@example.com\r\n\r\nbody\r\n",
 		"From: ann@example.org\r\nSubject: hi\rX: y\rFROM:<joe@example.com>\r\n\r\nbody\r\n",
 		"Subject: hi\rFrom: joe@example.com\r\n\r\nbody\r\n",
+		// Control characters in the name, which some readers drop.
+		"From: ann@example.org\r\nFrom\x00: joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\nFr\x7fom : joe@example.com\r\n\r\nbody\r\n",
+		"From: ann@example.org\r\nX: y\r\x00From: joe@example.com\r\n\r\nbody\r\n",
 	} {
 		r := eval(t, e, "ann@example.org", spfResult(authres.ResultPass, "ann@example.org"), msg)
 		if !refused(r) {
