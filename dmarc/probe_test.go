@@ -1,6 +1,7 @@
 package dmarc
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -552,5 +553,34 @@ func TestProbeNoClientAddress(t *testing.T) {
 	}
 	if got := rec.deliveries(); len(got) != 0 {
 		t.Fatalf("delivered: %+v", got)
+	}
+}
+
+// TestProbeOverrideOneAuthor: a local policy override (a trusted ARC
+// chain) applies to a message with one Author Domain only; a From field
+// added beside the one the override vouches for gets the message
+// refused, whatever the order.
+func TestProbeOverrideOneAuthor(t *testing.T) {
+	check := func(context.Context, *smtp.Conn, io.Reader, *Result) CheckResult {
+		return CheckResult{Override: "arc: trusted chain from forwarder.example"}
+	}
+	o := sessionOptions(world(t))
+	o.Reject, o.Quarantine, o.Checks = true, true, []Check{check}
+	for _, fields := range [][]string{
+		{"From: joe@example.com"},
+		{"From: ann@example.org", "From: joe@example.com"},
+		{"From: joe@example.com", "From: ann@example.org"},
+		{"From: ann@example.org, joe@example.com"},
+		{"From: joe@example.com", "From: undisclosed:;"},
+	} {
+		rec := &recorder{}
+		rep := send(t, startSession(t, rec, o), "x@example.net", message(fields...))
+		want := 550
+		if len(fields) == 1 && !strings.Contains(fields[0], ",") {
+			want = 250
+		}
+		if rep.Code != want || want == 550 && len(rec.deliveries()) != 0 {
+			t.Errorf("%q: reply %v, %d deliveries", fields, rep, len(rec.deliveries()))
+		}
 	}
 }

@@ -80,7 +80,10 @@ type SessionOptions struct {
 	// and may override the policy: a local policy override (RFC 7489
 	// section 7.2, and RFC 8617 section 7.2 for a trusted ARC chain)
 	// delivers a message that reject or quarantine would have stopped,
-	// and the history records the override.
+	// and the history records the override. It does so only for a
+	// message with one Author Domain: not for nofrom, and not for
+	// several From fields or addresses, of which a check that vouches
+	// for what an earlier receiver saw cannot vouch for all.
 	Checks []Check
 
 	// SpoolDir holds the temporary files of messages larger than
@@ -370,7 +373,14 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 	}
 
 	action := s.action(res)
-	if override != "" && res.Status != StatusNoFrom && (action == PolicyReject || action == PolicyQuarantine) {
+	switch {
+	case override == "" || action != PolicyReject && action != PolicyQuarantine:
+	case res.Status == StatusNoFrom || len(res.Authors) > 0:
+		// An override vouches for the one author its check saw pass; a
+		// From field added beside that one (ARC and DKIM signatures
+		// cover the lowest From field only) has none.
+		s.log().Info("dmarc: local policy override not applied", "override", override, "authors", len(res.Authors), "mail_from", s.from)
+	default:
 		res.Override, action = override, PolicyNone
 	}
 	if s.o.History != nil {
