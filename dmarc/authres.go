@@ -85,8 +85,7 @@ func (h *header) withoutAuthResults(id string) []byte {
 	var kept []byte
 	last := 0 // start of the bytes not yet copied to kept
 	for i := range h.count() {
-		f := h.field(i)
-		if !f.is("Authentication-Results") || !sameAuthServID(authservID(string(f.body())), id) {
+		if !h.field(i).claims(id) {
 			continue
 		}
 		if kept == nil {
@@ -101,10 +100,36 @@ func (h *header) withoutAuthResults(id string) []byte {
 	return append(kept, h.raw[last:]...)
 }
 
+// claims reports whether f is an Authentication-Results field for
+// authserv-id id, or holds one after a bare CR, where readers that end
+// lines there (Python's email package among them) find a field of its
+// own.
+func (f field) claims(id string) bool {
+	if f.looselyIs("Authentication-Results") && sameAuthServID(authservID(string(f.body())), id) {
+		return true
+	}
+	for seg := range crFields(f) {
+		if seg.looselyIs("Authentication-Results") && sameAuthServID(authservID(string(seg.body())), id) {
+			return true
+		}
+	}
+	return false
+}
+
 // sameAuthServID compares authserv-ids, which are domain names or
-// similar (RFC 8601 section 2.5): without regard to case or a final dot.
+// similar (RFC 8601 section 2.5): without regard to case or a final dot,
+// and without the control characters some readers drop (none is in a
+// value).
 func sameAuthServID(a, b string) bool {
+	a = strings.Map(dropControl, a)
 	return a != "" && strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+func dropControl(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return -1
+	}
+	return r
 }
 
 // authservID extracts the authserv-id of an Authentication-Results field

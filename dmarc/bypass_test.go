@@ -204,8 +204,8 @@ func TestSessionFromAttacks(t *testing.T) {
 
 // TestSessionStrictestPerOptions: with several authors, the session
 // applies the result its options make strictest. A temperror author
-// next to a quarantine one is deferred when DeferTempError is set and
-// Quarantine is not, and quarantined the other way round.
+// next to a quarantine one is deferred when Quarantine is set, and
+// quarantined when DeliverTempError is set too.
 func TestSessionStrictestPerOptions(t *testing.T) {
 	dnsSrv := world(t)
 	if err := dnsSrv.SetMode("broken.example", dnstest.ServFail(100, "test")); err != nil {
@@ -214,11 +214,11 @@ func TestSessionStrictestPerOptions(t *testing.T) {
 	msg := message("From: joe@news.example.com", "From: joe@broken.example")
 	rec := &recorder{}
 	o := sessionOptions(dnsSrv)
-	o.DeferTempError = true
+	o.Quarantine = true
 	if rep := send(t, startSession(t, rec, o), "x@example.net", msg); rep.Code != 451 {
 		t.Fatalf("defer: %v", rep)
 	}
-	o.DeferTempError, o.Quarantine = false, true
+	o.DeliverTempError = true
 	if rep := send(t, startSession(t, rec, o), "x@example.net", msg); rep.Code != 250 {
 		t.Fatalf("quarantine: %v", rep)
 	}
@@ -341,7 +341,7 @@ func TestSessionLogsDeferral(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	o := sessionOptions(dnsSrv)
-	o.DeferTempError = true
+	o.Reject = true
 	o.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := startSession(t, &recorder{}, o)
 	if rep := send(t, srv, "x@broken.example", message("From: joe@broken.example")); rep.Code != 451 {

@@ -42,7 +42,14 @@
 // Options.MaxAuthorDomains, default 10), and the strictest result is the
 // message's (Result.Stricter), the others in Result.Authors. No From
 // field, or one that gives no usable domain, is StatusNoFrom with the
-// reason in Result.Err. A header section over Options.MaxHeaderBytes
+// reason in Result.Err. Where mail readers may differ from the grammar,
+// every reading counts: a From field after a bare CR (a line end to
+// some readers), a field name with control characters in it, a From
+// field with NUL or a bare CR read both by the grammar and leniently,
+// and the addresses that encoded words (RFC 2047) in a local part, or in
+// a display name hiding control characters, decode to. A From domain
+// must be a host name (LDH labels, valid UTF-8 for U-labels); any other
+// is no usable domain. A header section over Options.MaxHeaderBytes
 // (default 1 MiB, Exim's header_maxsize) is not evaluated: Evaluate
 // fails with ErrHeaderTooLarge, as it does with ErrTooManyAuthors. The
 // header section is read once into one buffer with an index of four
@@ -118,17 +125,20 @@
 // dkim result per signature and the dmarc result with header.from and
 // policy.dmarc. Incoming Authentication-Results fields that claim our
 // authserv-id (compared without regard to case, after comments and
-// folding) are removed (RFC 8601 section 5), on every path, unevaluated
+// folding, control characters dropped, and after a bare CR too) are removed (RFC 8601 section 5), on every path, unevaluated
 // messages included. StatusReject is refused with 550 5.7.1 when
 // SessionOptions.Reject is set; StatusQuarantine (and reject when Reject
 // is off) is marked for the inner session when Quarantine is set, which
 // reads it with Quarantined(conn). StatusNoFrom is handled as reject
-// unless SessionOptions.DeliverNoFrom is set. Of several Author Domains,
+// unless SessionOptions.DeliverNoFrom is set; StatusTempError is answered
+// 451 4.7.1 when Reject or Quarantine is set, unless
+// SessionOptions.DeliverTempError is. Of several Author Domains,
 // the one whose handling under the options is the strictest decides. A
 // header section over the limit is refused with 552 5.3.4, a message
 // with too many Author Domains with 550 5.7.1. Messages of authenticated
 // sessions pass unevaluated, with an Authentication-Results field that
-// says none. SessionOptions.Logger gets refusals at info level and a 451
+// says none; a client with no IP address (a Unix socket) is evaluated
+// like any other. SessionOptions.Logger gets refusals at info level and a 451
 // after a failed evaluation at warn level.
 //
 //	be := dmarc.WrapBackend(spf.WrapBackend(myBackend, spfPolicy), &dmarc.SessionOptions{

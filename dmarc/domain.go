@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // errBadDomain is wrapped when a name is not a usable domain.
@@ -14,7 +15,9 @@ var errBadDomain = errors.New("not a usable domain name")
 // domain literals or names with empty labels.
 func normalizeDomain(name string) (string, error) {
 	name = strings.TrimSuffix(strings.TrimSpace(name), ".")
-	if name == "" || strings.HasPrefix(name, "[") {
+	if name == "" || strings.HasPrefix(name, "[") || !utf8.ValidString(name) {
+		// Bytes that are not UTF-8 (RFC 6532 section 3.1) name no
+		// domain; the IDNA mapping would make one up.
 		return "", fmt.Errorf("%q: %w", name, errBadDomain)
 	}
 	a, err := toASCII(name)
@@ -26,11 +29,28 @@ func normalizeDomain(name string) (string, error) {
 		return "", fmt.Errorf("%q: %w: too long", name, errBadDomain)
 	}
 	for l := range strings.SplitSeq(a, ".") {
-		if l == "" || len(l) > 63 {
+		if l == "" || len(l) > 63 || !isLDH(l) {
 			return "", fmt.Errorf("%q: %w: bad label", name, errBadDomain)
 		}
 	}
 	return a, nil
+}
+
+// isLDH reports whether a lower-case label is letters, digits and
+// hyphens, not at either end (RFC 5321 section 4.1.2, sub-domain): a
+// name with other characters, which the address grammar's atext allows
+// ("bank.example?"), is no host name, and a mail reader may show it as
+// the name it ends like.
+func isLDH(l string) bool {
+	if l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		if c := l[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // sameDomain compares normalised names.

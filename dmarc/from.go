@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"strings"
 )
 
 // DefaultMaxAuthorDomains is how many distinct Author Domains one message
@@ -44,18 +47,65 @@ func authorDomains(h *header, max int) (*authors, error) {
 	found := false
 	for i := range h.count() {
 		f := h.field(i)
-		if !f.is("From") {
-			continue
+		if f.looselyIs("From") {
+			found = true
+			if err := a.addField(f.body(), max); err != nil {
+				return a, err
+			}
 		}
-		found = true
-		if err := a.addField(f.body(), max); err != nil {
-			return a, err
+		// RFC 5322 section 2.2 allows CR only in CRLF, yet readers
+		// that end lines at a bare CR (Python's email package among
+		// them) find a field after one: a From field there is an
+		// author too.
+		for seg := range crFields(f) {
+			if !seg.looselyIs("From") {
+				continue
+			}
+			found = true
+			if err := a.addField(seg.body(), max); err != nil {
+				return a, err
+			}
 		}
 	}
 	if !found {
 		a.noFrom = ErrNoFrom
 	}
 	return a, nil
+}
+
+// crFields yields what follows each bare CR of f (a CR not followed by
+// LF) up to the next one, as a field of its own.
+func crFields(f field) func(yield func(field) bool) {
+	return func(yield func(field) bool) {
+		for j := bareCR(f, 0); j >= 0; {
+			k := bareCR(f, j+1)
+			end := k
+			if k < 0 {
+				end = len(f)
+			}
+			if !yield(f[j+1 : end]) {
+				return
+			}
+			j = k
+		}
+	}
+}
+
+// bareCR is the offset of the first CR of b at or after from that no LF
+// follows, -1 when none.
+func bareCR(b []byte, from int) int {
+	for from < len(b) {
+		i := bytes.IndexByte(b[from:], '\r')
+		if i < 0 {
+			return -1
+		}
+		i += from
+		if i+1 == len(b) || b[i+1] != '\n' {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
 }
 
 // addField adds the domains of one From field body.
@@ -74,12 +124,40 @@ func (a *authors) addField(v []byte, max int) error {
 		}
 		return nil
 	}
-	// Not RFC 5322: take what looks like a domain after each "@".
 	n := 0
+	if err == errAddrControl {
+		// The grammar's reading of the field with the control
+		// characters as spaces counts too, for readers that drop them.
+		c := bytes.Clone(v)
+		for i := range c {
+			if c[i] == 0 || c[i] == '\r' && (i+1 == len(c) || c[i+1] != '\n') {
+				c[i] = ' '
+			}
+		}
+		if p.parse(c, nil, 0) == nil {
+			p.parse(c, a, max)
+			if p.tooMany != nil {
+				return p.tooMany
+			}
+			n += p.n
+		}
+	}
+	// Not RFC 5322: take what looks like a domain after each "@", in
+	// the field as written and with its encoded words decoded.
 	for d := range lenientDomains(v) {
 		n++
 		if err := a.add(d, max); err != nil {
 			return err
+		}
+	}
+	if bytes.Contains(v, []byte("=?")) {
+		if dec, err := wordDecoder.DecodeHeader(string(v)); err == nil && dec != string(v) {
+			for d := range lenientDomains([]byte(dec)) {
+				n++
+				if err := a.add(d, max); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	if n == 0 && a.noFrom == nil {
@@ -117,8 +195,9 @@ func (a *authors) add(d []byte, max int) error {
 	return nil
 }
 
-// lenientDomains yields, for each "@" in v, the run of domain characters
-// that follows it, dots trimmed, when not empty.
+// lenientDomains yields, for each "@" in v, the run of atext and dots
+// that follows it (what the grammar could read as a dot-atom domain),
+// dots trimmed, when not empty.
 func lenientDomains(v []byte) func(yield func([]byte) bool) {
 	return func(yield func([]byte) bool) {
 		for i := 0; i < len(v); i++ {
@@ -126,7 +205,7 @@ func lenientDomains(v []byte) func(yield func([]byte) bool) {
 				continue
 			}
 			j := i + 1
-			for j < len(v) && (isLetDig(v[j]) || v[j] == '-' || v[j] == '.' || v[j] == '_' || v[j] >= 0x80) {
+			for j < len(v) && (isAtext(v[j]) || v[j] == '.') {
 				j++
 			}
 			d := bytes.Trim(v[i+1:j], ".")
@@ -160,6 +239,7 @@ var (
 	errAddrBadDomain                 = errors.New("bad domain")
 	errAddrUnterminatedGroup         = errors.New("unterminated group")
 	errAddrExpectedCommaOrSemicolon  = errors.New("expected \",\" or \";\"")
+	errAddrControl                   = errors.New("NUL or bare CR")
 )
 
 // parse parses a From field body as an address-list (RFC 5322
@@ -171,6 +251,12 @@ var (
 // are atoms of display names, which do not matter here.
 func (p *addrParser) parse(v []byte, a *authors, max int) error {
 	*p = addrParser{s: v, a: a, max: max, buf: p.buf[:0]}
+	// NUL, and CR outside CRLF, are in no part of a header field (RFC
+	// 5322 sections 2.2 and 3.2); readers differ on what they end, so
+	// such a field is read leniently, every domain after an "@".
+	if bytes.IndexByte(v, 0) >= 0 || bareCR(v, 0) >= 0 {
+		return errAddrControl
+	}
 	for {
 		if err := p.cfws(); err != nil {
 			return err
@@ -226,6 +312,39 @@ func (p *addrParser) found(d []byte, literal bool) {
 		p.tooMany = p.a.add(d, p.max)
 	}
 }
+
+// encodedWords adds the domains that the encoded words (RFC 2047) of a
+// local part, or of a display name when they hide control characters,
+// decode to. RFC 2047 section 5 allows encoded words in neither place,
+// yet mail readers have decoded them there and shown an address that is
+// not the author's (the "Mailsploit" attacks: an encoded address, and a
+// NUL or line end after it to hide the real one); the domains of such an
+// address are evaluated too.
+func (p *addrParser) encodedWords(b []byte, local bool) {
+	if p.a == nil || p.tooMany != nil || !bytes.Contains(b, []byte("=?")) {
+		return
+	}
+	dec, err := wordDecoder.DecodeHeader(string(b))
+	if err != nil || dec == string(b) {
+		return
+	}
+	if !local && !strings.ContainsFunc(dec, isControl) {
+		return
+	}
+	for d := range lenientDomains([]byte(dec)) {
+		if p.tooMany = p.a.add(d, p.max); p.tooMany != nil {
+			return
+		}
+	}
+}
+
+// wordDecoder decodes encoded words of any charset, those it does not
+// know byte for byte.
+var wordDecoder = &mime.WordDecoder{
+	CharsetReader: func(_ string, input io.Reader) (io.Reader, error) { return input, nil },
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || 0x80 <= r && r < 0xa0 }
 
 func (p *addrParser) eof() bool  { return p.i >= len(p.s) }
 func (p *addrParser) peek() byte { return p.s[p.i] }
@@ -327,6 +446,7 @@ func (p *addrParser) address(groups bool) error {
 	// A phrase (display name) or a local part: words, and dots for
 	// obs-phrase and the (obs-)local-part word *("." word).
 	words, local, wantWord := 0, true, true
+	start := p.i
 	for {
 		ok, err := p.word()
 		if err != nil {
@@ -354,15 +474,18 @@ func (p *addrParser) address(groups bool) error {
 		if words == 0 || !local || wantWord {
 			return errAddrBadLocalPart
 		}
+		p.encodedWords(p.s[start:p.i], true)
 		p.i++
 		return p.domain()
 	case '<':
+		p.encodedWords(p.s[start:p.i], false)
 		p.i++
 		return p.angleAddr()
 	case ':':
 		if !groups || words == 0 {
 			return errAddrUnexpected
 		}
+		p.encodedWords(p.s[start:p.i], false)
 		p.i++
 		return p.group()
 	}
@@ -403,6 +526,7 @@ func (p *addrParser) angleAddr() error {
 	}
 	// addr-spec: local-part "@" domain.
 	words := 0
+	start := p.i
 	for {
 		ok, err := p.word()
 		if err != nil {
@@ -423,6 +547,7 @@ func (p *addrParser) angleAddr() error {
 	if p.eof() || p.peek() != '@' {
 		return errAddrExpectedAt
 	}
+	p.encodedWords(p.s[start:p.i], true)
 	p.i++
 	if err := p.domain(); err != nil {
 		return err

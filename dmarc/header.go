@@ -103,6 +103,26 @@ func (f field) is(name string) bool {
 	return len(n) == len(name) && bytes.EqualFold(n, []byte(name))
 }
 
+// looselyIs is is with the control characters of the name dropped, as
+// some readers drop them ("From\x00:" is a From field to them): for the
+// fields whose every reading counts, From and Authentication-Results.
+func (f field) looselyIs(name string) bool {
+	if f.is(name) {
+		return true
+	}
+	n := f.name()
+	if bytes.IndexFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }) < 0 {
+		return false
+	}
+	n = bytes.TrimSpace(bytes.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, n))
+	return len(n) == len(name) && bytes.EqualFold(n, []byte(name))
+}
+
 // body is the field body, folded as received: everything after the
 // first colon, nil for a field with no colon.
 func (f field) body() []byte {

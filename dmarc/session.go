@@ -54,9 +54,14 @@ type SessionOptions struct {
 	// which reads the mark with Quarantined and files the message away.
 	Quarantine bool
 
-	// DeferTempError answers 451 4.7.1 when the status is temperror, so
-	// that the client tries again later; the default delivers.
-	DeferTempError bool
+	// DeliverTempError delivers messages whose status is temperror (a
+	// DNS failure kept the policy or an aligned identifier from being
+	// checked) when Reject or Quarantine is set. By default they are
+	// answered 451 4.7.1, so that the client tries again later: a
+	// result that cannot be computed never lets a message past a
+	// policy. With neither Reject nor Quarantine, nothing is enforced
+	// and temperror is delivered like every other status.
+	DeliverTempError bool
 
 	// History, if set, gets a record of every evaluated message.
 	History *History
@@ -75,7 +80,10 @@ type SessionOptions struct {
 	// and may override the policy: a local policy override (RFC 7489
 	// section 7.2, and RFC 8617 section 7.2 for a trusted ARC chain)
 	// delivers a message that reject or quarantine would have stopped,
-	// and the history records the override.
+	// and the history records the override. It does so only for a
+	// message with one Author Domain: not for nofrom, and not for
+	// several From fields or addresses, of which a check that vouches
+	// for what an earlier receiver saw cannot vouch for all.
 	Checks []Check
 
 	// SpoolDir holds the temporary files of messages larger than
@@ -312,15 +320,15 @@ var (
 func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 	nothing := func() {}
 	s.result, s.quarantine, s.extra = nil, false, nil
-	ip, ok := remoteIP(s.conn.Conn())
-	if s.authed || !ok {
+	// A client without an IP address (a Unix socket, a pipe) is
+	// evaluated all the same: the policy does not depend on the address,
+	// and only reports lack it.
+	ip, _ := remoteIP(s.conn.Conn())
+	if s.authed {
 		// Nothing is evaluated, but the header section is read all the
 		// same: its size is bounded, and Authentication-Results fields
 		// claiming our authserv-id go (RFC 8601 section 5).
 		why := "authenticated session"
-		if !s.authed {
-			why = "client has no IP address"
-		}
 		br := bufio.NewReader(r)
 		h, err := readHeader(br, s.o.Evaluator.maxHeader)
 		if err != nil {
@@ -365,7 +373,14 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 	}
 
 	action := s.action(res)
-	if override != "" && res.Status != StatusNoFrom && (action == PolicyReject || action == PolicyQuarantine) {
+	switch {
+	case override == "" || action != PolicyReject && action != PolicyQuarantine:
+	case res.Status == StatusNoFrom || len(res.Authors) > 0:
+		// An override vouches for the one author its check saw pass; a
+		// From field added beside that one (ARC and DKIM signatures
+		// cover the lowest From field only) has none.
+		s.log().Info("dmarc: local policy override not applied", "override", override, "authors", len(res.Authors), "mail_from", s.from)
+	default:
 		res.Override, action = override, PolicyNone
 	}
 	if s.o.History != nil {
@@ -394,7 +409,7 @@ func (s *Session) evaluate(r io.Reader) (io.Reader, func(), error) {
 			EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 			Message:      replySafe("Rejected by the DMARC policy of " + res.UsedDomain),
 		}
-	case res.Status == StatusTempError && s.o.DeferTempError:
+	case res.Status == StatusTempError && s.deferTempError():
 		s.log().Warn("dmarc: temporary error, answering 451", "err", res.Err, "domain", res.FromDomain, "ip", ip, "mail_from", s.from)
 		return nil, done, &smtp.SMTPError{
 			Code:         451,
@@ -448,13 +463,19 @@ func (s *Session) action(r *Result) Policy {
 	return PolicyNone
 }
 
+// deferTempError reports whether a temperror is answered 451: when a
+// policy is enforced, unless DeliverTempError.
+func (s *Session) deferTempError() bool {
+	return (s.o.Reject || s.o.Quarantine) && !s.o.DeliverTempError
+}
+
 // severity orders what the session does with a result: refuse, defer,
 // quarantine, deliver.
 func (s *Session) severity(r *Result) int {
 	switch a := s.action(r); {
 	case a == PolicyReject:
 		return 3
-	case r.Status == StatusTempError && s.o.DeferTempError:
+	case r.Status == StatusTempError && s.deferTempError():
 		return 2
 	case a == PolicyQuarantine:
 		return 1

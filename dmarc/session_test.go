@@ -265,7 +265,8 @@ func TestSessionAuthenticated(t *testing.T) {
 	}
 }
 
-// TestSessionTempError defers when asked to.
+// TestSessionTempError defers when a policy is enforced, and delivers
+// when nothing is, or when asked to.
 func TestSessionTempError(t *testing.T) {
 	dnsSrv := world(t)
 	if err := dnsSrv.SetMode("broken.example", dnstest.ServFail(2, "test")); err != nil {
@@ -273,17 +274,27 @@ func TestSessionTempError(t *testing.T) {
 	}
 	rec := &recorder{}
 	o := sessionOptions(dnsSrv)
-	o.DeferTempError = true
+	o.Reject = true
 	srv := startSession(t, rec, o)
 	if rep := send(t, srv, "x@broken.example", message("From: joe@broken.example")); rep.Code != 451 || !strings.HasPrefix(rep.Text(), "4.7.1 ") {
 		t.Fatalf("reply %v", rep)
 	}
-	o.DeferTempError = false
+	o.Reject, o.Quarantine = false, true
+	srv = startSession(t, rec, o)
+	if rep := send(t, srv, "x@broken.example", message("From: joe@broken.example")); rep.Code != 451 {
+		t.Fatalf("quarantine: reply %v", rep)
+	}
+	o.DeliverTempError = true
 	srv = startSession(t, rec, o)
 	if rep := send(t, srv, "x@broken.example", message("From: joe@broken.example")); rep.Code != 250 {
 		t.Fatalf("reply %v", rep)
 	}
-	if got := rec.deliveries(); len(got) != 1 || got[0].result.Status != StatusTempError ||
+	o.Quarantine, o.DeliverTempError = false, false
+	srv = startSession(t, rec, o)
+	if rep := send(t, srv, "x@broken.example", message("From: joe@broken.example")); rep.Code != 250 {
+		t.Fatalf("reply %v", rep)
+	}
+	if got := rec.deliveries(); len(got) != 2 || got[1].result.Status != StatusTempError || got[0].result.Status != StatusTempError ||
 		!strings.Contains(got[0].data, "dmarc=temperror header.from=broken.example") {
 		t.Fatalf("deliveries %+v", got)
 	}
