@@ -97,15 +97,16 @@ func loadSigner(path string) (crypto.Signer, error) {
 // arcCheck verifies the message's ARC chain for the dmarc wrapper: the
 // result goes into our Authentication-Results (RFC 8617 section 7.1), and
 // a passing chain from a -arc-trusted sealer whose own results said
-// dmarc=pass overrides a DMARC failure (RFC 8617 section 7.2).
-func (m *mta) arcCheck(ctx context.Context, _ *smtp.Conn, msg io.Reader, _ *dmarc.Result) dmarc.CheckResult {
+// dmarc=pass for the message's Author Domain overrides a DMARC failure
+// (RFC 8617 section 7.2).
+func (m *mta) arcCheck(ctx context.Context, _ *smtp.Conn, msg io.Reader, dr *dmarc.Result) dmarc.CheckResult {
 	res, err := arc.Verify(ctx, msg, &arc.VerifyOptions{LookupTXT: m.resolver.LookupTXT, TrustedSealers: m.cfg.ARCTrusted})
 	if err != nil {
 		m.log.Warn("ARC verification", "err", err)
 		return dmarc.CheckResult{}
 	}
 	cr := dmarc.CheckResult{Result: res.AuthResult()}
-	if res.State == arc.StatePass && res.Trusted != nil && recordedDMARCPass(res.Trusted.Results) {
+	if res.State == arc.StatePass && res.Trusted != nil && dr != nil && recordedDMARCPass(res.Trusted.Results, dr.FromDomain) {
 		cr.Override = "arc: trusted sealer " + res.Trusted.Domain + " saw dmarc=pass"
 	}
 	m.log.Debug("ARC", "state", res.State, "domains", strings.Join(res.Domains, ":"), "oldest_pass", res.OldestPass, "override", cr.Override)
@@ -113,16 +114,22 @@ func (m *mta) arcCheck(ctx context.Context, _ *smtp.Conn, msg io.Reader, _ *dmar
 }
 
 // recordedDMARCPass says whether a sealer's ARC-Authentication-Results
-// recorded a DMARC pass.
-func recordedDMARCPass(results []authres.Result) bool {
+// recorded a DMARC pass for author, the message's Author Domain: a pass
+// the sealer saw for another From (one an attacker put beside the sealed
+// one, say) overrides nothing. RFC 7601 section 2.7.2: DMARC's property
+// is header.from.
+func recordedDMARCPass(results []authres.Result, author string) bool {
+	same := func(from string) bool {
+		return author != "" && strings.EqualFold(strings.TrimSuffix(from, "."), strings.TrimSuffix(author, "."))
+	}
 	for _, r := range results {
 		switch r := r.(type) {
 		case *authres.DMARCResult:
-			if r.Value == authres.ResultPass {
+			if r.Value == authres.ResultPass && same(r.From) {
 				return true
 			}
 		case *authres.GenericResult:
-			if strings.EqualFold(r.Method, "dmarc") && r.Value == authres.ResultPass {
+			if strings.EqualFold(r.Method, "dmarc") && r.Value == authres.ResultPass && same(r.Params["header.from"]) {
 				return true
 			}
 		}

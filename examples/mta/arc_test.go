@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-msgauth/authres"
 	"github.com/smtpkit/smtpkit/arc"
 	"github.com/smtpkit/smtpkit/internal/dnstest"
 	"github.com/smtpkit/smtpkit/internal/smtptest"
@@ -121,6 +122,31 @@ func TestParseARCSign(t *testing.T) {
 	for _, bad := range []string{"relay.test:sel", "relay.test:sel:" + file + ":bogus", "relay.test:sel:/nonexistent", "relay.test:sel:" + file + ":expire+x"} {
 		if _, err := parseARCSign(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// A trusted sealer's dmarc=pass overrides only for the Author Domain it
+// was about (header.from), whatever the case or a trailing dot.
+func TestRecordedDMARCPassNamesTheAuthor(t *testing.T) {
+	for _, tc := range []struct {
+		ar, author string
+		want       bool
+	}{
+		{"list.test; dmarc=pass header.from=bank.test", "bank.test", true},
+		{"list.test; dmarc=pass header.from=Bank.Test.", "bank.test", true},
+		{"list.test; dmarc=pass header.from=evil.test", "bank.test", false},
+		{"list.test; dmarc=pass", "bank.test", false},
+		{"list.test; dmarc=fail header.from=bank.test", "bank.test", false},
+		{"list.test; dmarc=pass header.from=bank.test", "", false},
+		{"list.test; spf=pass smtp.mailfrom=bank.test; dmarc=pass header.from=evil.test; dmarc=pass header.from=bank.test", "bank.test", true},
+	} {
+		_, results, err := authres.Parse(tc.ar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := recordedDMARCPass(results, tc.author); got != tc.want {
+			t.Errorf("%q for %q: %v, want %v", tc.ar, tc.author, got, tc.want)
 		}
 	}
 }
