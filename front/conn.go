@@ -392,7 +392,7 @@ func (c *Conn) innerReply() (innerReply, error) {
 
 // innerConn is the connection the go-smtp server gets: the in-memory pipe,
 // with the client's addresses and TLS state. Sessions find the TLS state
-// with ConnectionState (or internal/netwrap), the client conn with
+// with ConnectionState (or by walking NetConn), the client conn with
 // NetConn, the front's Conn with FromConn.
 type innerConn struct {
 	net.Conn
