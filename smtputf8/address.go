@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/smtpkit/smtpkit/internal/idnaconv"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -230,7 +231,7 @@ func Key(addr string) string {
 	}
 	local, domain := norm.NFC.String(addr[:at]), addr[at+1:]
 	if !isASCII(domain) || hasALabel(domain) {
-		if a, err := toASCII(domain); err == nil {
+		if a, err := idnaconv.Map(domain); err == nil {
 			domain = a
 		} else {
 			domain = norm.NFC.String(domain)

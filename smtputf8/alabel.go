@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/net/idna"
+	"github.com/smtpkit/smtpkit/internal/idnaconv"
 )
 
 // ACEPrefix starts an A-label (RFC 5890 section 2.3.2.5), and the
@@ -21,33 +21,6 @@ const MaxConvertLength = 1024
 
 // ErrConversion is wrapped by every error of the conversions.
 var ErrConversion = errors.New("smtputf8: conversion failed")
-
-// profile is IDNA2008 lookup processing (RFC 5891 section 5) with the
-// UTS #46 non-transitional mapping, as Exim's libidn2 applies it: case
-// folded, NFC, "ß" kept (straße.de is xn--strae-oqa.de), DNS length
-// limits (labels of 1 to 63 octets, names up to 253), the Bidi rule (RFC
-// 5893), the joiner rules (RFC 5892 appendix A.1, A.2), and only letters,
-// digits and hyphens in ASCII labels.
-var profile = idna.New(
-	idna.MapForLookup(),
-	idna.Transitional(false),
-	idna.VerifyDNSLength(true),
-	idna.BidiRule(),
-	idna.CheckJoiners(true),
-	idna.CheckHyphens(true),
-	idna.StrictDomainName(true),
-)
-
-// toASCII is the profile's conversion after the one mapping in which
-// UTS #46 (as golang.org/x/net/idna's Unicode 15.0 tables have it) and
-// IDNA2008 part: U+1E9E LATIN CAPITAL LETTER SHARP S, which case folding
-// turns into "ss" but lower-casing (RFC 5895 section 2, the mapping
-// before IDNA2008) into ß, which is PVALID (RFC 5892 section 2.6). So
-// "straẞe.de" is "straße.de", xn--strae-oqa.de, as non-transitional
-// processing keeps ß itself apart from "ss".
-func toASCII(domain string) (string, error) {
-	return profile.ToASCII(strings.ReplaceAll(domain, "\u1E9E", "\u00DF"))
-}
 
 func convErr(op, s string, err error) error {
 	if err == nil {
@@ -77,11 +50,8 @@ func DomainToALabel(domain string) (string, error) {
 	if !utf8.ValidString(domain) {
 		return "", convErr("domain to A-label", domain, errors.New("invalid UTF-8"))
 	}
-	a, err := toASCII(domain)
+	a, err := idnaconv.ToASCII(domain)
 	if err != nil {
-		return "", convErr("domain to A-label", domain, err)
-	}
-	if err := checkIDNA2008(a); err != nil {
 		return "", convErr("domain to A-label", domain, err)
 	}
 	return a, nil
@@ -99,15 +69,15 @@ func DomainFromALabel(domain string) (string, error) {
 	if len(domain) > MaxConvertLength {
 		return "", convErr("domain from A-label", domain[:32]+"...", errors.New("too long"))
 	}
-	u, err := profile.ToUnicode(domain)
+	u, err := idnaconv.Profile.ToUnicode(domain)
 	if err != nil {
 		return "", convErr("domain from A-label", domain, err)
 	}
-	a, err := toASCII(u)
+	a, err := idnaconv.Map(u)
 	if err != nil {
 		return "", convErr("domain from A-label", domain, err)
 	}
-	if err := checkIDNA2008(a); err != nil {
+	if err := idnaconv.Check(a); err != nil {
 		return "", convErr("domain from A-label", domain, err)
 	}
 	return u, nil

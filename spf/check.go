@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/idna"
+	"github.com/smtpkit/smtpkit/internal/idnaconv"
 )
 
 const (
@@ -299,12 +299,13 @@ func validDomain(d string) bool {
 }
 
 // toASCII turns the U-labels of a domain into A-labels (RFC 5891 section
-// 5) with the UTS 46 mapping of golang.org/x/net/idna's lookup profile;
-// an ASCII name is returned as it is.
+// 5) by the conversion smtputf8 and dmarc use too (internal/idnaconv:
+// UTS 46 mapping, IDNA2008 code points); an ASCII name is returned as it
+// is.
 func toASCII(d string) (string, error) {
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x80 {
-			a, err := idna.Lookup.ToASCII(d)
+			a, err := idnaconv.ToASCII(d)
 			if err != nil {
 				return d, fmt.Errorf("IDNA: %w", err)
 			}

@@ -1,4 +1,4 @@
-package smtputf8
+package idnaconv
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// checkIDNA2008 applies to the U-labels of an A-label domain the code
+// Check applies to the U-labels of an A-label domain the code
 // point rules of IDNA2008 (RFC 5892) that UTS #46 processing, as
 // golang.org/x/net/idna does it, leaves out: UTS #46 keeps symbols and
 // punctuation that IDNA2008 disallows ("☃", "♥"), and letters and marks
@@ -18,9 +18,9 @@ import (
 // is allowed (old Hangul jamo, the marks of the musical symbol blocks),
 // which libidn2, and so Exim, refuse. Case and compatibility forms are
 // already mapped away by the UTS #46 step.
-func checkIDNA2008(alabels string) error {
+func Check(alabels string) error {
 	for label := range strings.SplitSeq(alabels, ".") {
-		if len(label) < 4 || !strings.EqualFold(label[:4], ACEPrefix) {
+		if len(label) < 4 || !strings.EqualFold(label[:4], acePrefix) {
 			continue
 		}
 		u, err := idna.Punycode.ToUnicode(label)
